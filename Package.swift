@@ -1,0 +1,89 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// The same settings on every target, so that no target drifts into a different dialect.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+/// One executable per folder under `Services/`.
+func service(_ name: String, dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(name: name, dependencies: dependencies, path: "Services/\(name)", swiftSettings: swiftSettings)
+}
+
+/// A library under `Shared/`.
+func shared(_ name: String, dependencies: [Target.Dependency]) -> Target {
+    .target(name: name, dependencies: dependencies, path: "Shared/\(name)", swiftSettings: swiftSettings)
+}
+
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+
+let package = Package(
+    name: "leitstand",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "api-gateway", targets: ["api-gateway"]),
+        .executable(name: "leitstand", targets: ["leitstand"]),
+        .executable(name: "mqtt-benchmark", targets: ["mqtt-benchmark"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMosquitto",
+            path: "Shared/CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        shared("MQTT", dependencies: ["CMosquitto", log]),
+        shared("Contracts", dependencies: []),
+        shared("Database", dependencies: [postgres, log, .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        shared("ServiceKit", dependencies: [
+            "MQTT", "Database", "Contracts", log, metrics, lifecycle, hummingbird, httpTypes, nioCore, postgres,
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+
+        service("api-gateway", dependencies: ["ServiceKit", "MQTT", "Database", "Contracts", hummingbird, log]),
+        service("leitstand", dependencies: ["Database", "MQTT", "Contracts", "ServiceKit", argumentParser, postgres, log]),
+
+        .executableTarget(
+            name: "mqtt-benchmark",
+            dependencies: ["MQTT", "Contracts", argumentParser, log],
+            path: "Benchmarks/mqtt-benchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "TestSupport",
+            dependencies: ["MQTT", "Database", log, postgres],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", log], swiftSettings: swiftSettings),
+        .testTarget(name: "DatabaseTests", dependencies: ["Database", "TestSupport", postgres, log], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: ["ServiceKit", "Contracts", "MQTT", "Database", "TestSupport", postgres, log],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

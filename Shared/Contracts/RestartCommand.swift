@@ -1,0 +1,27 @@
+import Foundation
+
+/// The payload of `leitstand/svc/{service}/cmd/restart`.
+public struct RestartCommand: Codable, Sendable, Equatable {
+    /// The longest delay a restart may ask for.
+    public static let maximumDelaySeconds = 300
+
+    public var delaySeconds: Int
+    public var reason: String
+    public var requestedBy: String
+
+    public init(delaySeconds: Int = 0, reason: String, requestedBy: String) {
+        self.delaySeconds = delaySeconds
+        self.reason = reason
+        self.requestedBy = requestedBy
+    }
+
+    /// Why this command must be refused, or nil when it is acceptable.
+    public var validationError: String? {
+        if !(0...Self.maximumDelaySeconds).contains(delaySeconds) {
+            return "delaySeconds must be between 0 and \(Self.maximumDelaySeconds)"
+        }
+        if reason.trimmingCharacters(in: .whitespaces).isEmpty { return "reason must not be empty" }
+        if requestedBy.trimmingCharacters(in: .whitespaces).isEmpty { return "requestedBy must not be empty" }
+        return nil
+    }
+}

@@ -1,0 +1,134 @@
+import CMosquitto
+import Foundation
+import Logging
+import Synchronization
+
+/// The libmosquitto callbacks. They run on the network thread, capture nothing, find the client through the
+/// user-data pointer, copy what they need and return quickly (see the threading model on ``MQTTClient``).
+extension MQTTClient {
+    private static func client(_ userData: UnsafeMutableRawPointer?) -> MQTTClient? {
+        guard let userData else { return nil }
+        return Unmanaged<MQTTClient>.fromOpaque(userData).takeUnretainedValue()
+    }
+
+    func installCallbacks() {
+        mosquitto_connect_v5_callback_set(handle) { _, userData, reasonCode, flags, _ in
+            MQTTClient.client(userData)?.didConnect(reasonCode: reasonCode, sessionPresent: flags & 1 != 0)
+        }
+        mosquitto_disconnect_v5_callback_set(handle) { _, userData, reasonCode, _ in
+            MQTTClient.client(userData)?.markDisconnected(reason: String(cString: mosquitto_reason_string(reasonCode)))
+        }
+        mosquitto_publish_v5_callback_set(handle) { _, userData, messageID, reasonCode, _ in
+            MQTTClient.client(userData)?.didPublish(messageID: messageID, reasonCode: reasonCode)
+        }
+        mosquitto_subscribe_v5_callback_set(handle) { _, userData, messageID, count, granted, _ in
+            let first = count > 0 ? granted?.pointee ?? 0x80 : 0x80
+            MQTTClient.client(userData)?.didSubscribe(messageID: messageID, reasonCode: first)
+        }
+        mosquitto_message_v5_callback_set(handle) { _, userData, message, properties in
+            guard let message else { return }
+            MQTTClient.client(userData)?.didReceive(MQTTMessage(copying: message.pointee, properties: properties))
+        }
+    }
+
+    private func didConnect(reasonCode: Int32, sessionPresent: Bool) {
+        guard reasonCode == 0 else {
+            let reason = String(cString: mosquitto_reason_string(reasonCode))
+            state.withLock { $0.lastConnectFailure = reason }
+            logger.error("MQTT broker refused the connection", metadata: ["reason": "\(reason)", "reasonCode": "\(reasonCode)"])
+            return
+        }
+        let waiters = state.withLock { state in
+            state.isConnected = true
+            state.lastConnectFailure = nil
+            if !sessionPresent {
+                for token in state.routes.keys { state.routes[token]?.granted = false }
+            }
+            var ungranted: [String: (qos: MQTTQoS, options: MQTTSubscriptionOptions, tokens: [UInt64])] = [:]
+            for (token, route) in state.routes where !route.granted {
+                ungranted[route.filter, default: (route.qos, route.options, [])].tokens.append(token)
+            }
+            for (filter, subscription) in ungranted {
+                var messageID: Int32 = 0
+                if mosquitto_subscribe_v5(handle, &messageID, filter, subscription.qos.rawValue, subscription.options.rawValue, nil)
+                    == MOSQ_ERR_SUCCESS.rawValue
+                {
+                    state.resubscriptions[messageID] = subscription.tokens
+                }
+            }
+            defer { state.connectWaiters.removeAll() }
+            return state.connectWaiters.values
+        }
+        logger.info("MQTT connected", metadata: [
+            "mqtt.broker": "\(configuration.host):\(configuration.port)", "mqtt.sessionPresent": "\(sessionPresent)",
+        ])
+        if let birth = configuration.birth?() {
+            _ = try? enqueuePublish(birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init())
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func didPublish(messageID: Int32, reasonCode: Int32) {
+        let result: Result<Void, any Error> =
+            reasonCode >= 0x80 ? .failure(MQTTError.refused(operation: "publish", reasonCode: Int(reasonCode))) : .success(())
+        state.withLock { $0.publishes.resume(messageID: messageID, with: result) }
+    }
+
+    private func didSubscribe(messageID: Int32, reasonCode: Int32) {
+        let refusedFilters = state.withLock { state -> [String] in
+            state.subscribes.resume(messageID: messageID, with: .success(reasonCode))
+            guard let tokens = state.resubscriptions.removeValue(forKey: messageID) else { return [] }
+            var refused: [String] = []
+            for token in tokens {
+                if reasonCode < 0x80 { state.routes[token]?.granted = true } else if let filter = state.routes[token]?.filter { refused.append(filter) }
+            }
+            return refused
+        }
+        for filter in Set(refusedFilters) {
+            logger.error("MQTT broker refused a resubscription", metadata: ["mqtt.filter": "\(filter)", "reasonCode": "\(reasonCode)"])
+        }
+    }
+
+    private func didReceive(_ message: MQTTMessage) {
+        state.withLock { state in
+            if let responseTopic = configuration.responseTopic, message.topic == responseTopic {
+                // A reply whose request already timed out finds no waiter and is dropped.
+                if let correlation = message.correlationData {
+                    state.requests.removeValue(forKey: correlation)?.resume(returning: message)
+                }
+                return
+            }
+            for route in state.routes.values {
+                guard let continuation = route.continuation, Self.topic(message.topic, matches: route.filter) else { continue }
+                continuation.yield(message)
+            }
+        }
+    }
+
+    /// MQTT topic matching, with a shared subscription's `$share/<group>/` prefix taken off the filter first.
+    public static func topic(_ topic: String, matches filter: String) -> Bool {
+        var filter = Substring(filter)
+        if filter.hasPrefix("$share/") {
+            let levels = filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+            guard levels.count == 3 else { return false }
+            filter = levels[2]
+        }
+        var result = false
+        return mosquitto_topic_matches_sub(String(filter), topic, &result) == MOSQ_ERR_SUCCESS.rawValue && result
+    }
+}
+
+extension MQTTMessage {
+    init(copying message: mosquitto_message, properties: OpaquePointer?) {
+        let payload = message.payload.map { Data(bytes: $0, count: Int(message.payloadlen)) } ?? Data()
+        self.init(
+            topic: message.topic.map { String(cString: $0) } ?? "",
+            payload: payload,
+            qos: MQTTQoS(rawValue: message.qos) ?? .atMostOnce,
+            retain: message.retain,
+            responseTopic: MosquittoPropertyReader.string(properties, MQTT_PROP_RESPONSE_TOPIC),
+            correlationData: MosquittoPropertyReader.binary(properties, MQTT_PROP_CORRELATION_DATA),
+            messageExpiry: MosquittoPropertyReader.int32(properties, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL)
+        )
+    }
+}

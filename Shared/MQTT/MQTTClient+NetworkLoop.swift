@@ -1,0 +1,113 @@
+import CMosquitto
+import Foundation
+import Logging
+import Synchronization
+
+extension MQTTClient {
+    private var isStopping: Bool { state.withLock { $0.lifecycle != .running } }
+
+    /// The body of the network thread: connect, run `mosquitto_loop`, and after any failure wait with
+    /// exponential backoff and jitter before connecting again, until ``disconnect()``.
+    ///
+    /// Reconnects go through `mosquitto_connect_bind_v5` with the CONNECT properties every time:
+    /// `mosquitto_reconnect` would send none, and a persistent session would silently lose its expiry.
+    func runNetworkLoop() {
+        var failedAttempts = 0
+        var socketOpen = false
+        while !isStopping {
+            if !socketOpen {
+                let rc = openConnection()
+                if rc != MOSQ_ERR_SUCCESS.rawValue {
+                    failedAttempts += 1
+                    let reason = String(cString: mosquitto_strerror(rc))
+                    state.withLock { $0.lastConnectFailure = reason }
+                    logConnectFailure(reason, attempt: failedAttempts)
+                    waitBeforeReconnect(attempt: failedAttempts)
+                    continue
+                }
+                socketOpen = true
+            }
+            let rc = mosquitto_loop(handle, 1000, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                socketOpen = false
+                if isStopping { break }
+                markDisconnected(reason: String(cString: mosquitto_strerror(rc)))
+                failedAttempts += 1
+                waitBeforeReconnect(attempt: failedAttempts)
+            } else if failedAttempts > 0 && state.withLock({ $0.isConnected }) {
+                // After a working connection the backoff starts over; a refused CONNECT keeps growing it.
+                failedAttempts = 0
+            }
+        }
+        finishNetworkThread()
+    }
+
+    private func openConnection() -> Int32 {
+        var properties = MosquittoPropertyList()
+        if case .persistent(let expiry) = configuration.session {
+            properties.add(int32: Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), expiry.wholeSeconds)
+        }
+        let keepAlive = Int32(max(5, configuration.keepAlive.components.seconds))
+        return mosquitto_connect_bind_v5(handle, configuration.host, Int32(configuration.port), keepAlive, nil, properties.pointer)
+    }
+
+    private func logConnectFailure(_ reason: String, attempt: Int) {
+        // The first failure and then every tenth: a broker that is down for an hour must not flood the log.
+        let level: Logger.Level = attempt == 1 || attempt % 10 == 0 ? .warning : .debug
+        logger.log(level: level, "MQTT connect failed", metadata: [
+            "mqtt.broker": "\(configuration.host):\(configuration.port)", "error": "\(reason)", "attempt": "\(attempt)",
+        ])
+    }
+
+    @discardableResult
+    func markDisconnected(reason: String) -> Bool {
+        let (wasConnected, intended) = state.withLock { state in
+            defer {
+                state.isConnected = false
+                // A SUBACK that never came: the route stays ungranted and is sent again on the next connect.
+                state.subscribes.resumeAll(with: .success(-1))
+            }
+            return (state.isConnected, state.lifecycle != .running)
+        }
+        if wasConnected && !intended {
+            logger.warning("MQTT connection lost", metadata: ["error": "\(reason)"])
+        }
+        return wasConnected
+    }
+
+    private func waitBeforeReconnect(attempt: Int) {
+        let lower = Double(configuration.reconnectDelay.lowerBound.milliseconds)
+        let upper = Double(configuration.reconnectDelay.upperBound.milliseconds)
+        let exponential = min(upper, lower * pow(2, Double(min(attempt - 1, 20))))
+        // Jitter spreads the reconnects of many clients after a broker restart.
+        let delayMs = exponential * Double.random(in: 0.75...1.0)
+        let deadline = Date(timeIntervalSinceNow: delayMs / 1000)
+        wakeUp.lock()
+        while !isStopping && Date() < deadline {
+            _ = wakeUp.wait(until: deadline)
+        }
+        wakeUp.unlock()
+    }
+
+    private func finishNetworkThread() {
+        markDisconnected(reason: "client shut down")
+        let (waiters, routes) = state.withLock { state in
+            state.lifecycle = .stopped
+            state.publishes.resumeAll(with: .failure(MQTTError.shutDown))
+            state.subscribes.resumeAll(with: .failure(MQTTError.shutDown))
+            for waiter in state.requests.values { waiter.resume(throwing: MQTTError.shutDown) }
+            state.requests.removeAll()
+            for waiter in state.connectWaiters.values { waiter.resume(throwing: MQTTError.shutDown) }
+            state.connectWaiters.removeAll()
+            let routes = Array(state.routes.values)
+            state.routes.removeAll()
+            defer { state.threadExitWaiters.removeAll() }
+            return (state.threadExitWaiters, routes)
+        }
+        // Outside the lock: finishing a stream runs its termination handler, which takes the lock.
+        for route in routes { route.continuation?.finish() }
+        mosquitto_destroy(handle)
+        Unmanaged.passUnretained(self).release()
+        for waiter in waiters { waiter.resume() }
+    }
+}

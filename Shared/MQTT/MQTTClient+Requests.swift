@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Request/response with MQTT v5: the request carries our response topic and random correlation data, and the
+/// responder publishes its reply there with the same correlation data.
+extension MQTTClient {
+    /// Publishes `payload` to `topic` and waits for the reply. Needs ``MQTTConfiguration/responseTopic``.
+    /// Fails at once with ``MQTTError/notConnected`` when there is no connection, and with
+    /// ``MQTTError/timeout(operation:)`` when no reply came in time (a late reply is dropped).
+    public func request(
+        _ topic: String,
+        payload: Data,
+        timeout: Duration,
+        messageExpiry: Duration? = nil
+    ) async throws -> MQTTMessage {
+        guard let responseTopic = configuration.responseTopic else {
+            throw MQTTError.invalidURL("request() needs a response topic in the MQTT configuration")
+        }
+        guard isConnected else { throw MQTTError.notConnected }
+        let correlation = Data((0..<16).map { _ in UInt8.random(in: .min ... .max) })
+        let properties = MQTTPublishProperties(
+            messageExpiry: messageExpiry ?? timeout,
+            responseTopic: responseTopic,
+            correlationData: correlation
+        )
+        return try await withTimeout(timeout, operation: "request on \(topic)") {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MQTTMessage, any Error>) in
+                    self.state.withLock { state in
+                        if Task.isCancelled { return continuation.resume(throwing: CancellationError()) }
+                        do {
+                            // The reply itself is the acknowledgement, so the PUBACK is not awaited.
+                            _ = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
+                            state.requests[correlation] = continuation
+                        } catch {
+                            continuation.resume(throwing: error)
+                        }
+                    }
+                }
+            } onCancel: {
+                self.state.withLock { $0.requests.removeValue(forKey: correlation) }?.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    /// Publishes `payload` as the reply to `request` (QoS 1, to its response topic, with its correlation data).
+    /// A request without a response topic gets no reply.
+    public func reply(to request: MQTTMessage, payload: Data) async throws {
+        guard let responseTopic = request.responseTopic else { return }
+        try await publish(
+            responseTopic,
+            payload: payload,
+            qos: .atLeastOnce,
+            properties: MQTTPublishProperties(correlationData: request.correlationData)
+        )
+    }
+
+    /// The responder side: subscribes to `filter` and answers every request with what `handler` returns,
+    /// handling requests concurrently. Runs until the surrounding task is cancelled or the client shuts down.
+    /// A handler that throws sends no reply (the requester times out); the error is logged.
+    public func serveRequests(
+        on filter: String,
+        qos: MQTTQoS = .atLeastOnce,
+        handler: @escaping @Sendable (MQTTMessage) async throws -> Data
+    ) async throws {
+        let subscription = try await subscribe(filter, qos: qos)
+        await withDiscardingTaskGroup { group in
+            for await request in subscription {
+                group.addTask {
+                    do {
+                        try await self.reply(to: request, payload: try await handler(request))
+                    } catch {
+                        self.logger.error("MQTT request handler failed", metadata: ["mqtt.topic": "\(request.topic)", "error": "\(error)"])
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+/// Errors raised by ``MQTTClient``.
+public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// `LEITSTAND_MQTT_URL` (or an equivalent) could not be used; the text says why, never the password.
+    case invalidURL(String)
+    /// libmosquitto refused a call; `code` is the `MOSQ_ERR_*` value.
+    case library(operation: String, code: Int32, message: String)
+    /// The broker refused a publish or subscription; `reasonCode` is the MQTT v5 reason code (e.g. 0x87 not authorized).
+    case refused(operation: String, reasonCode: Int)
+    /// No connection to the broker (yet, or any more).
+    case notConnected
+    /// The client was shut down while the operation waited.
+    case shutDown
+    /// No reply or acknowledgement arrived in time.
+    case timeout(operation: String)
+
+    public var description: String {
+        switch self {
+        case .invalidURL(let why): "invalid MQTT URL: \(why)"
+        case .library(let operation, let code, let message): "\(operation) failed: \(message) (MOSQ_ERR \(code))"
+        case .refused(let operation, let reasonCode): "\(operation) refused by the broker (reason code 0x\(String(reasonCode, radix: 16)))"
+        case .notConnected: "not connected to the MQTT broker"
+        case .shutDown: "the MQTT client was shut down"
+        case .timeout(let operation): "\(operation) timed out"
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Database
+import Foundation
+import MQTT
+import PostgresNIO
+
+/// One problem with one environment variable, phrased for the operator: `LEITSTAND_X: what is wrong`.
+/// It never contains the variable's value, which may be a secret.
+public struct ConfigurationProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    public var variable: String
+    public var problem: String
+    public var description: String { "\(variable): \(problem)" }
+}
+
+/// All configuration problems found at start-up, reported together so that one restart fixes them all.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var problems: [ConfigurationProblem]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// Reads configuration from the environment, collecting every problem instead of stopping at the first.
+/// Call the readers, then ``validate()``: it throws one ``ConfigurationError`` that lists them all.
+public struct ConfigurationReader: Sendable {
+    public let environment: [String: String]
+    public private(set) var problems: [ConfigurationProblem] = []
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    public mutating func report(_ variable: String, _ problem: String) {
+        problems.append(ConfigurationProblem(variable: variable, problem: problem))
+    }
+
+    /// The value, or nil when unset or empty.
+    public func optional(_ variable: String) -> String? {
+        guard let value = environment[variable]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The value; reports the variable as not set when it is missing or empty.
+    public mutating func required(_ variable: String) -> String? {
+        guard let value = optional(variable) else {
+            report(variable, "is not set")
+            return nil
+        }
+        return value
+    }
+
+    /// A TCP port, `defaultValue` when unset.
+    public mutating func port(_ variable: String, default defaultValue: Int) -> Int {
+        guard let text = optional(variable) else { return defaultValue }
+        guard let port = Int(text), (0...65535).contains(port) else {
+            report(variable, "must be a port number between 0 and 65535")
+            return defaultValue
+        }
+        return port
+    }
+
+    /// A boolean (`true`/`false`, `1`/`0`, `yes`/`no`), `defaultValue` when unset.
+    public mutating func flag(_ variable: String, default defaultValue: Bool) -> Bool {
+        guard let text = optional(variable)?.lowercased() else { return defaultValue }
+        switch text {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default:
+            report(variable, "must be true or false")
+            return defaultValue
+        }
+    }
+
+    /// A secret of at least `minimumLength` characters; never echoed in a problem.
+    public mutating func secret(_ variable: String, minimumLength: Int) -> String? {
+        guard let value = required(variable) else { return nil }
+        guard value.count >= minimumLength else {
+            report(variable, "must be at least \(minimumLength) characters long")
+            return nil
+        }
+        return value
+    }
+
+    /// The broker connection from `LEITSTAND_MQTT_URL` (and `LEITSTAND_MQTT_CA` for `mqtts://`).
+    public mutating func mqtt(clientID: String) -> MQTTConfiguration? {
+        guard let url = required("LEITSTAND_MQTT_URL") else { return nil }
+        let caFile = optional("LEITSTAND_MQTT_CA")
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            report("LEITSTAND_MQTT_CA", "is not a readable file")
+            return nil
+        }
+        do {
+            return try MQTTConfiguration(url: url, caFile: caFile, clientID: clientID)
+        } catch {
+            report("LEITSTAND_MQTT_URL", "\(error)")
+            return nil
+        }
+    }
+
+    /// The database connection from `LEITSTAND_DATABASE_URL`.
+    public mutating func database() -> PostgresClient.Configuration? {
+        guard let url = required("LEITSTAND_DATABASE_URL") else { return nil }
+        do {
+            return try PostgresClient.Configuration(url: url)
+        } catch {
+            report("LEITSTAND_DATABASE_URL", "\(error)")
+            return nil
+        }
+    }
+
+    /// A directory that must exist and be writable (checked by writing and removing a probe file).
+    public mutating func writableDirectory(_ variable: String) -> String? {
+        guard let path = required(variable) else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            report(variable, "\(path) does not exist or is not a directory")
+            return nil
+        }
+        let probe = URL(fileURLWithPath: path).appendingPathComponent(".leitstand-write-probe-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe.path, contents: Data()) else {
+            report(variable, "\(path) is not writable")
+            return nil
+        }
+        try? FileManager.default.removeItem(at: probe)
+        return path
+    }
+
+    public func validate() throws(ConfigurationError) {
+        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+    }
+}

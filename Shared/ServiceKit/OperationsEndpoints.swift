@@ -1,0 +1,75 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MQTT
+import NIOCore
+import Prometheus
+
+/// `GET /health` and `GET /metrics`, the same on every service.
+public struct OperationsEndpoints<Context: RequestContext>: Sendable {
+    let identity: ServiceIdentity
+    let checks: [HealthCheck]
+    let registry: PrometheusCollectorRegistry
+    /// When set, `/metrics` wants `Authorization: Bearer <token>`.
+    let metricsToken: String?
+
+    public init(identity: ServiceIdentity, checks: [HealthCheck], registry: PrometheusCollectorRegistry, metricsToken: String?) {
+        self.identity = identity
+        self.checks = checks
+        self.registry = registry
+        self.metricsToken = metricsToken
+    }
+
+    public func register(on router: Router<Context>) {
+        router.get("health") { _, _ in try await self.health() }
+        router.get("metrics") { request, _ in self.metrics(request) }
+    }
+
+    /// 200 when every link is up, else 503 naming the links that are down.
+    func health() async throws -> Response {
+        let results = await withTaskGroup(of: (String, Bool).self) { group in
+            for check in checks {
+                group.addTask {
+                    let up = (try? await withTimeout(.seconds(2), operation: "health check \(check.name)") { await check.isUp() }) ?? false
+                    return (check.name, up)
+                }
+            }
+            var results: [String: String] = [:]
+            for await (name, up) in group { results[name] = up ? "up" : "down" }
+            return results
+        }
+        let healthy = results.values.allSatisfy { $0 == "up" }
+        let report = HealthReport(status: healthy ? "ok" : "unavailable", service: identity.name, version: identity.version, checks: results)
+        return try JSONResponse.make(healthy ? .ok : .serviceUnavailable, report)
+    }
+
+    func metrics(_ request: Request) -> Response {
+        if let metricsToken {
+            let presented = request.headers[.authorization].flatMap { header -> Substring? in
+                header.hasPrefix("Bearer ") ? header.dropFirst("Bearer ".count) : nil
+            }
+            guard let presented, ConstantTime.equals(presented, metricsToken) else {
+                return (try? JSONResponse.make(.unauthorized, ErrorBody("unauthorized"))) ?? Response(status: .unauthorized)
+            }
+        }
+        let text = registry.emitToBuffer()
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: text))
+        )
+    }
+}
+
+/// JSON responses with the contract's encoding.
+public enum JSONResponse {
+    public static func make(_ status: HTTPResponse.Status, _ body: some Encodable) throws -> Response {
+        let data = try ContractCoding.encode(body)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}

@@ -1,0 +1,84 @@
+import Contracts
+import Database
+import Foundation
+import Logging
+import MQTT
+import ServiceLifecycle
+
+/// Listens on `leitstand/svc/{service}/cmd/restart`. A valid command is audited, waits its delay, and then
+/// ends this service's run, which shuts the whole group down gracefully (draining in-flight work); the process
+/// exits with ``ProcessExit/restartRequested`` for its supervisor to start it again.
+/// Commands are never taken from the retained store: a retained restart would restart the service forever.
+public struct RestartCommandService: Service {
+    let client: MQTTClient
+    let identity: ServiceIdentity
+    let audit: AuditLog?
+    let exit: ProcessExit
+    let logger: Logger
+
+    public init(client: MQTTClient, identity: ServiceIdentity, audit: AuditLog?, exit: ProcessExit, logger: Logger) {
+        self.client = client
+        self.identity = identity
+        self.audit = audit
+        self.exit = exit
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let topic = Topic.restartCommand(identity.name)
+        let commands = try await client.subscribe(topic, qos: .atLeastOnce, options: [.neverSendRetained])
+        for await message in commands.cancelOnGracefulShutdown() {
+            guard let command = await accept(message) else { continue }
+            if command.delaySeconds > 0 {
+                logger.notice("restarting after the requested delay", metadata: ["delaySeconds": "\(command.delaySeconds)"])
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(command.delaySeconds)) }
+                } catch {
+                    return  // SIGTERM came first: the group is shutting down anyway.
+                }
+            }
+            exit.request(code: ProcessExit.restartRequested, reason: "restart requested by \(command.requestedBy): \(command.reason)")
+            logger.notice("restart requested, draining", metadata: ["requestedBy": "\(command.requestedBy)", "reason": "\(command.reason)"])
+            return
+        }
+    }
+
+    /// The command if it is acceptable; otherwise nil, after logging and auditing why it was refused.
+    private func accept(_ message: MQTTMessage) async -> RestartCommand? {
+        if message.retain {
+            logger.warning("ignored a retained restart command", metadata: ["mqtt.topic": "\(message.topic)"])
+            return nil
+        }
+        let command: RestartCommand
+        do {
+            command = try ContractCoding.decode(RestartCommand.self, from: message.payload)
+        } catch {
+            logger.warning("ignored a malformed restart command", metadata: ["error": "\(error)"])
+            await record(type: "service.restart_rejected", actor: "unknown", detail: ["error": "invalid_json"])
+            return nil
+        }
+        if let problem = command.validationError {
+            logger.warning("ignored an invalid restart command", metadata: ["error": "\(problem)", "requestedBy": "\(command.requestedBy)"])
+            await record(type: "service.restart_rejected", actor: command.requestedBy, detail: ["error": problem])
+            return nil
+        }
+        await record(
+            type: "service.restart_requested",
+            actor: command.requestedBy,
+            detail: ["reason": command.reason, "delaySeconds": "\(command.delaySeconds)"]
+        )
+        return command
+    }
+
+    private func record(type: String, actor: String, detail: [String: String]) async {
+        guard let audit else { return }
+        do {
+            try await withTimeout(.seconds(3), operation: "audit \(type)") {
+                try await audit.append(service: identity.name, actor: actor, type: type, subject: "service:\(identity.name)", detail: detail)
+            }
+        } catch {
+            // The restart still happens: a broken database must not make a service impossible to restart.
+            logger.error("could not write the audit entry", metadata: ["audit.type": "\(type)", "error": "\(error)"])
+        }
+    }
+}

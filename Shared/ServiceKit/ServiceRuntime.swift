@@ -1,0 +1,156 @@
+import Contracts
+import Database
+import Foundation
+import Hummingbird
+import Logging
+import MQTT
+import Metrics
+import PostgresNIO
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// What every Leitstand service is made of: configuration from the environment, logging, metrics, the broker
+/// link with its status topic, the database with its migrations and audit log, `/health` and `/metrics`, the
+/// restart command, and graceful shutdown on SIGTERM. A service's `main` bootstraps it, builds its router and
+/// its own services, and calls ``run(router:services:)``.
+public struct ServiceRuntime: Sendable {
+    public let identity: ServiceIdentity
+    public let logger: Logger
+    public let mqtt: MQTTClient
+    public let database: PostgresClient?
+    public let audit: AuditLog?
+    public let exit: ProcessExit
+    public let registry: PrometheusCollectorRegistry
+    public let httpHost: String
+    public let httpPort: Int
+    let metricsToken: String?
+    let migration: SchemaMigrationService?
+
+    /// Reads the common configuration and then, with the same reader, the service's own `settings`.
+    /// Every problem is printed on its own line (`<service>: LEITSTAND_X: what is wrong`) and the process exits
+    /// with ``ProcessExit/configurationError`` before anything starts.
+    public static func bootstrap<Settings>(
+        _ identity: ServiceIdentity,
+        usesDatabase: Bool,
+        defaultHTTPPort: Int,
+        session: MQTTConfiguration.Session = .clean,
+        settings: (inout ConfigurationReader) -> Settings
+    ) -> (ServiceRuntime, Settings) {
+        var reader = ConfigurationReader()
+        let logging = reader.logging()
+        let hostName = ProcessInfo.processInfo.hostName
+        let clientID: String
+        if let configured = reader.optional("LEITSTAND_MQTT_CLIENT_ID") {
+            clientID = configured
+        } else if case .persistent = session {
+            clientID = "\(identity.name)-\(hostName)"  // stable, so that the broker finds the session again
+        } else {
+            clientID = "\(identity.name)-\(hostName)-\(getpid())"
+        }
+        let mqttConfiguration = reader.mqtt(clientID: clientID)
+        let databaseConfiguration = usesDatabase ? reader.database() : nil
+        let httpHost = reader.optional("LEITSTAND_HTTP_HOST") ?? "0.0.0.0"
+        let httpPort = reader.port("LEITSTAND_HTTP_PORT", default: defaultHTTPPort)
+        let metricsToken = reader.optional("LEITSTAND_METRICS_TOKEN")
+        let serviceSettings = settings(&reader)
+        do {
+            try reader.validate()
+        } catch {
+            for problem in error.problems {
+                FileHandle.standardError.write(Data("\(identity.name): \(problem)\n".utf8))
+            }
+            Foundation.exit(ProcessExit.configurationError)
+        }
+        guard var mqttConfiguration else { preconditionFailure("validated above") }
+
+        LogFormat.bootstrap(format: logging.format, level: logging.level)
+        var logger = Logger(label: identity.name)
+        logger[metadataKey: "service"] = "\(identity.name)"
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        mqttConfiguration.session = session
+        mqttConfiguration.responseTopic = Topic.replies(clientID: clientID)
+        MQTTConnectionService.announce(identity, in: &mqttConfiguration)
+        let mqtt: MQTTClient
+        do {
+            mqtt = try MQTTClient(configuration: mqttConfiguration, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("\(identity.name): LEITSTAND_MQTT_URL: \(error)\n".utf8))
+            Foundation.exit(ProcessExit.configurationError)
+        }
+        let database = databaseConfiguration.map { PostgresClient(configuration: $0, backgroundLogger: logger) }
+        let runtime = ServiceRuntime(
+            identity: identity,
+            logger: logger,
+            mqtt: mqtt,
+            database: database,
+            audit: database.map { AuditLog(client: $0, logger: logger) },
+            exit: ProcessExit(),
+            registry: registry,
+            httpHost: httpHost,
+            httpPort: httpPort,
+            metricsToken: metricsToken,
+            migration: database.map { SchemaMigrationService(client: $0, logger: logger) }
+        )
+        return (runtime, serviceSettings)
+    }
+
+    /// The links `/health` checks: the broker, and the database (reachable and migrated) where there is one.
+    public var healthChecks: [HealthCheck] {
+        var checks = [HealthCheck(name: "broker") { [mqtt] in mqtt.isConnected }]
+        if let database, let migration {
+            checks.append(HealthCheck(name: "database") {
+                guard migration.isMigrated else { return false }
+                return (try? await database.query("SELECT 1")) != nil
+            })
+        }
+        return checks
+    }
+
+    /// A router that already serves `/health` and `/metrics`.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: MetricsMiddleware())
+        OperationsEndpoints(identity: identity, checks: healthChecks, registry: registry, metricsToken: metricsToken)
+            .register(on: router)
+        return router
+    }
+
+    /// Runs everything until SIGTERM/SIGINT or a restart command, shuts down in reverse order (HTTP drains first,
+    /// the broker link publishes `offline` and disconnects, the database goes last), and exits the process.
+    public func run(router: Router<BasicRequestContext>, services: [any Service] = []) async -> Never {
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(httpHost, port: httpPort), serverName: identity.name),
+            logger: logger
+        )
+        var group: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let database, let migration {
+            group.append(.init(service: database))
+            group.append(.init(service: migration))
+        }
+        group.append(.init(service: MQTTConnectionService(client: mqtt, identity: identity, exit: exit, logger: logger)))
+        group += services.map { .init(service: $0) }
+        group.append(.init(service: application))
+        group.append(.init(
+            service: RestartCommandService(client: mqtt, identity: identity, audit: audit, exit: exit, logger: logger),
+            successTerminationBehavior: .gracefullyShutdownGroup
+        ))
+        logger.info("starting", metadata: ["version": "\(identity.version)", "http": "\(httpHost):\(httpPort)"])
+        var configuration = ServiceGroupConfiguration(services: group, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // `docker stop` sends SIGKILL after 10 s: drain within that, then cancel what still hangs.
+        configuration.maximumGracefulShutdownDuration = .seconds(8)
+        configuration.maximumCancellationDuration = .seconds(1)
+        do {
+            try await ServiceGroup(configuration: configuration).run()
+        } catch {
+            logger.critical("service stopped with an error", metadata: ["error": "\(error)"])
+            Foundation.exit(1)
+        }
+        logger.info("stopped", metadata: ["exitCode": "\(exit.code)", "reason": "\(exit.reason ?? "signal")"])
+        Foundation.exit(exit.code)
+    }
+}

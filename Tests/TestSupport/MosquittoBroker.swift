@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import MQTT
+
+/// A real Mosquitto started for one test on a free loopback port, with its own directory, password file and
+/// persistence. It can be stopped and started again on the same port (for reconnect tests) and must be
+/// ``shutdown()`` by the test that made it.
+public final class MosquittoBroker: @unchecked Sendable {
+    // @unchecked: mutated only by the single test task that owns the broker.
+    public let port: Int
+    public let directory: URL
+    public let username = "test"
+    public let password = randomSecret()
+    private var child: ChildProcess?
+    private var generation = 0
+    private var clients: [MQTTClient] = []
+
+    /// Runs `body` with a new broker and shuts it (and every client it made) down afterwards, also on failure.
+    public static func with(
+        aclFile: String? = nil,
+        extraUsers: [String: String] = [:],
+        _ body: (MosquittoBroker) async throws -> Void
+    ) async throws {
+        let broker = try await MosquittoBroker(aclFile: aclFile, extraUsers: extraUsers)
+        do {
+            try await body(broker)
+        } catch {
+            await broker.shutdown()
+            throw error
+        }
+        await broker.shutdown()
+    }
+
+    /// `aclFile`: the contents of an ACL file, or nil for none (every authenticated user may use every topic).
+    /// `extraUsers`: further user names and passwords for the password file.
+    public init(aclFile: String? = nil, extraUsers: [String: String] = [:]) async throws {
+        port = try freeTCPPort()
+        directory = try makeTemporaryDirectory("mosquitto")
+        let passwordFile = directory.appendingPathComponent("passwd")
+        _ = FileManager.default.createFile(atPath: passwordFile.path, contents: nil)
+        for (user, secret) in [username: password].merging(extraUsers, uniquingKeysWith: { first, _ in first }) {
+            let tool = Process()
+            tool.executableURL = URL(fileURLWithPath: Self.binary("mosquitto_passwd"))
+            tool.arguments = ["-b", passwordFile.path, user, secret]
+            try tool.run()
+            tool.waitUntilExit()
+            guard tool.terminationStatus == 0 else { throw TestSupportError("mosquitto_passwd failed") }
+        }
+        var configuration = """
+            listener \(port) 127.0.0.1
+            allow_anonymous false
+            password_file \(passwordFile.path)
+            set_tcp_nodelay true
+            persistence true
+            persistence_location \(directory.path)/
+            autosave_interval 1
+            max_queued_messages 100000
+            log_dest file \(directory.path)/mosquitto.log
+            log_type error
+            log_type warning
+            log_type notice
+
+            """
+        if let aclFile {
+            let aclPath = directory.appendingPathComponent("acl")
+            try aclFile.write(to: aclPath, atomically: true, encoding: .utf8)
+            configuration += "acl_file \(aclPath.path)\n"
+        }
+        try configuration.write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
+        try handDirectoryToBrokerUser()
+        try await start()
+    }
+
+    /// Started as root, Mosquitto drops to the `mosquitto` user and must still read its files.
+    private func handDirectoryToBrokerUser() throws {
+        guard geteuid() == 0, let account = getpwnam("mosquitto") else { return }
+        let uid = account.pointee.pw_uid
+        let gid = account.pointee.pw_gid
+        let paths = [directory.path] + (try FileManager.default.contentsOfDirectory(atPath: directory.path)).map {
+            directory.appendingPathComponent($0).path
+        }
+        for path in paths { chown(path, uid, gid) }
+    }
+
+    static func binary(_ name: String) -> String {
+        for directory in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+            let path = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return name
+    }
+
+    /// Starts the broker (again) and waits until it accepts connections.
+    public func start() async throws {
+        guard child?.isRunning != true else { return }
+        generation += 1
+        child = try ChildProcess(
+            name: "mosquitto:\(port)",
+            executable: URL(fileURLWithPath: Self.binary("mosquitto")),
+            arguments: ["-c", directory.appendingPathComponent("mosquitto.conf").path],
+            environment: [:],
+            outputFile: directory.appendingPathComponent("mosquitto-\(generation).log")
+        )
+        try await waitUntil("mosquitto listens on \(port)") { isListening(port: port) }
+    }
+
+    /// Stops the broker cleanly (it saves its persistence file) and waits until the port is closed.
+    public func stop() async throws {
+        await child?.stop()
+        try await waitUntil("mosquitto released \(port)") { !isListening(port: port) }
+    }
+
+    /// Disconnects the clients it made, stops the broker and removes its directory.
+    public func shutdown() async {
+        for client in clients { await client.disconnect() }
+        clients.removeAll()
+        await child?.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    public var url: String { url(user: username, password: password) }
+
+    public func url(user: String, password: String) -> String { "mqtt://\(user):\(password)@127.0.0.1:\(port)" }
+
+    /// A client configuration for this broker, reconnecting quickly so that tests need not wait long.
+    public func configuration(clientID: String = "test-\(UUID().uuidString.prefix(8))", user: String? = nil, password: String? = nil) -> MQTTConfiguration {
+        MQTTConfiguration(
+            host: "127.0.0.1",
+            port: port,
+            username: user ?? username,
+            password: password ?? self.password,
+            clientID: clientID,
+            reconnectDelay: .milliseconds(100) ... .milliseconds(500)
+        )
+    }
+
+    /// A client for this broker that ``shutdown()`` disconnects (unless the test did so before).
+    public func client(_ configuration: MQTTConfiguration) throws -> MQTTClient {
+        let client = try MQTTClient(configuration: configuration, logger: Logger(label: "test.\(configuration.clientID)"))
+        clients.append(client)
+        return client
+    }
+
+    /// A started and connected client that ``shutdown()`` disconnects.
+    public func connectedClient(
+        clientID: String = "test-\(UUID().uuidString.prefix(8))",
+        session: MQTTConfiguration.Session = .clean,
+        responseTopic: String? = nil
+    ) async throws -> MQTTClient {
+        var configuration = configuration(clientID: clientID)
+        configuration.session = session
+        configuration.responseTopic = responseTopic
+        let client = try client(configuration)
+        try await client.connect(timeout: .seconds(10))
+        return client
+    }
+}
