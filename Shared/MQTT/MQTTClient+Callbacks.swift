@@ -62,16 +62,16 @@ extension MQTTClient {
         logger.info("MQTT connected", metadata: [
             "mqtt.broker": "\(configuration.host):\(configuration.port)", "mqtt.sessionPresent": "\(sessionPresent)",
         ])
-        if let birth = configuration.birth?() {
-            _ = try? enqueuePublish(birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init())
+        if let birth = configuration.birth?(),
+            let messageID = try? enqueuePublish(birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init())
+        {
+            publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
         }
         for waiter in waiters { waiter.resume() }
     }
 
     private func didPublish(messageID: Int32, reasonCode: Int32) {
-        let result: Result<Void, any Error> =
-            reasonCode >= 0x80 ? .failure(MQTTError.refused(operation: "publish", reasonCode: Int(reasonCode))) : .success(())
-        state.withLock { $0.publishes.resume(messageID: messageID, with: result) }
+        publishAcknowledgements.withLock { $0.acknowledged(messageID: messageID, reasonCode: reasonCode) }
     }
 
     private func didSubscribe(messageID: Int32, reasonCode: Int32) {

@@ -6,7 +6,7 @@ import Synchronization
 extension MQTTClient {
     private var isStopping: Bool { state.withLock { $0.lifecycle != .running } }
 
-    /// The body of the network thread: connect, run `mosquitto_loop`, and after any failure wait with
+    /// The body of the network thread: connect, service the socket, and after any failure wait with
     /// exponential backoff and jitter before connecting again, until ``disconnect()``.
     ///
     /// Reconnects go through `mosquitto_connect_bind_v5` with the CONNECT properties every time:
@@ -27,7 +27,7 @@ extension MQTTClient {
                 }
                 socketOpen = true
             }
-            let rc = mosquitto_loop(handle, 1000, 1)
+            let rc = serviceConnection()
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
                 if isStopping { break }
@@ -40,6 +40,31 @@ extension MQTTClient {
             }
         }
         finishNetworkThread()
+    }
+
+    /// One round of the loop: wait until the socket is readable, or writable while output is pending, or the
+    /// thread is woken; then read what arrived, write what is queued, and keep the connection alive.
+    private func serviceConnection() -> Int32 {
+        let socket = mosquitto_socket(handle)
+        guard socket >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
+        wakeup.prepareToSleep()
+        let writing = mosquitto_want_write(handle)
+        var descriptors = [
+            pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0),
+        ]
+        // At most a second, so that keep-alive pings go out on time.
+        _ = poll(&descriptors, 2, 1000)
+        wakeup.awake()
+        if descriptors[0].revents != 0 {
+            let rc = mosquitto_loop_read(handle, 1)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
+        }
+        if mosquitto_want_write(handle) {
+            let rc = mosquitto_loop_write(handle, 1)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
+        }
+        return mosquitto_loop_misc(handle)
     }
 
     private func openConnection() -> Int32 {
@@ -81,19 +106,13 @@ extension MQTTClient {
         let exponential = min(upper, lower * pow(2, Double(min(attempt - 1, 20))))
         // Jitter spreads the reconnects of many clients after a broker restart.
         let delayMs = exponential * Double.random(in: 0.75...1.0)
-        let deadline = Date(timeIntervalSinceNow: delayMs / 1000)
-        wakeUp.lock()
-        while !isStopping && Date() < deadline {
-            _ = wakeUp.wait(until: deadline)
-        }
-        wakeUp.unlock()
+        if !isStopping { wakeup.wait(milliseconds: Int32(delayMs)) }
     }
 
     private func finishNetworkThread() {
         markDisconnected(reason: "client shut down")
         let (waiters, routes) = state.withLock { state in
             state.lifecycle = .stopped
-            state.publishes.resumeAll(with: .failure(MQTTError.shutDown))
             state.subscribes.resumeAll(with: .failure(MQTTError.shutDown))
             for waiter in state.requests.values { waiter.resume(throwing: MQTTError.shutDown) }
             state.requests.removeAll()
@@ -104,6 +123,7 @@ extension MQTTClient {
             defer { state.threadExitWaiters.removeAll() }
             return (state.threadExitWaiters, routes)
         }
+        publishAcknowledgements.withLock { $0.failAll(MQTTError.shutDown) }
         // Outside the lock: finishing a stream runs its termination handler, which takes the lock.
         for route in routes { route.continuation?.finish() }
         mosquitto_destroy(handle)

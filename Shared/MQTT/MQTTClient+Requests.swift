@@ -31,7 +31,8 @@ extension MQTTClient {
                         if Task.isCancelled { return continuation.resume(throwing: CancellationError()) }
                         do {
                             // The reply itself is the acknowledgement, so the PUBACK is not awaited.
-                            _ = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
+                            let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
+                            self.publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
                             state.requests[correlation] = continuation
                         } catch {
                             continuation.resume(throwing: error)

@@ -40,6 +40,9 @@ public struct MQTTConfiguration: Sendable {
     public var keepAlive: Duration
     /// First and longest wait between reconnect attempts; the wait doubles in between, with jitter.
     public var reconnectDelay: ClosedRange<Duration>
+    /// QoS 1/2 messages in flight at once in each direction (MQTT v5 Receive Maximum, and our send maximum, which
+    /// the broker's Receive Maximum can lower). libmosquitto's default of 20 caps a busy client's pipeline.
+    public var inflightWindow: Int = 1_000
     /// Where replies to this client's requests arrive (see ``MQTTClient/request(_:payload:timeout:)``).
     public var responseTopic: String?
 

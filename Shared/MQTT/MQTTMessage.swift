@@ -66,3 +66,18 @@ public struct MQTTSubscriptionOptions: OptionSet, Sendable {
     /// Never deliver retained messages at subscribe time: commands must not replay from the retained store.
     public static let neverSendRetained = Self(rawValue: 0x20)
 }
+
+/// A message to publish in a batch (see ``MQTTClient/publish(batch:qos:)``).
+public struct MQTTOutgoingMessage: Sendable {
+    public var topic: String
+    public var payload: Data
+    public var retain: Bool
+    public var properties: MQTTPublishProperties
+
+    public init(topic: String, payload: Data, retain: Bool = false, properties: MQTTPublishProperties = .init()) {
+        self.topic = topic
+        self.payload = payload
+        self.retain = retain
+        self.properties = properties
+    }
+}

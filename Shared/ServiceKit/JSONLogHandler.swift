@@ -10,6 +10,9 @@ public struct JSONLogHandler: LogHandler {
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
 
+    /// UTC with milliseconds and the `Z`, e.g. `2026-11-23T12:43:47.974Z`.
+    private static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     /// Serialises writes so that lines from concurrent tasks never interleave.
     private static let output = Mutex<Void>(())
 
@@ -25,7 +28,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var record: [String: Any] = [
-            "ts": Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)),
+            "ts": Date().formatted(Self.timestamp),
             "level": event.level.rawValue,
             "logger": label,
             "msg": event.message.description,

@@ -54,23 +54,21 @@ public struct RestartCommandService: Service {
             command = try ContractCoding.decode(RestartCommand.self, from: message.payload)
         } catch {
             logger.warning("ignored a malformed restart command", metadata: ["error": "\(error)"])
-            await record(type: "service.restart_rejected", actor: "unknown", detail: ["error": "invalid_json"])
+            await record(type: "service.restart_rejected", actor: "unknown", detail: Rejection(error: "invalid_json"))
             return nil
         }
         if let problem = command.validationError {
             logger.warning("ignored an invalid restart command", metadata: ["error": "\(problem)", "requestedBy": "\(command.requestedBy)"])
-            await record(type: "service.restart_rejected", actor: command.requestedBy, detail: ["error": problem])
+            await record(type: "service.restart_rejected", actor: command.requestedBy, detail: Rejection(error: problem))
             return nil
         }
-        await record(
-            type: "service.restart_requested",
-            actor: command.requestedBy,
-            detail: ["reason": command.reason, "delaySeconds": "\(command.delaySeconds)"]
-        )
+        await record(type: "service.restart_requested", actor: command.requestedBy, detail: command)
         return command
     }
 
-    private func record(type: String, actor: String, detail: [String: String]) async {
+    private struct Rejection: Encodable, Sendable { var error: String }
+
+    private func record(type: String, actor: String, detail: some Encodable & Sendable) async {
         guard let audit else { return }
         do {
             try await withTimeout(.seconds(3), operation: "audit \(type)") {

@@ -293,6 +293,43 @@ struct MQTTClientTests {
         }
     }
 
+    @Test("a batch publish returns when every message is acknowledged, and all of them arrive in order")
+    func batchPublish() async throws {
+        try await MosquittoBroker.with { broker in
+            let subscriber = try await broker.connectedClient()
+            let collector = MessageCollector(try await subscriber.subscribe("leitstand/test/batch"))
+            defer { collector.stop() }
+            let publisher = try await broker.connectedClient()
+            let batch = (0..<500).map { MQTTOutgoingMessage(topic: "leitstand/test/batch", payload: Data("\($0)".utf8)) }
+            try await publisher.publish(batch: batch)
+            let messages = try await collector.waitFor(500)
+            #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<500).map { "\($0)" })
+        }
+    }
+
+    @Test("one refused message fails its batch; QoS 0 without a connection fails at once")
+    func batchRefusalAndQoS0() async throws {
+        let devicePassword = randomSecret()
+        try await MosquittoBroker.with(
+            aclFile: "user door-device\ntopic write leitstand/door/lobby/confirm\n",
+            extraUsers: ["door-device": devicePassword]
+        ) { broker in
+            let device = try broker.client(broker.configuration(user: "door-device", password: devicePassword))
+            try await device.connect()
+            let allowed = MQTTOutgoingMessage(topic: "leitstand/door/lobby/confirm", payload: Data("{}".utf8))
+            let forbidden = MQTTOutgoingMessage(topic: "leitstand/door/garage/confirm", payload: Data("{}".utf8))
+            try await device.publish(batch: [allowed, allowed])
+            await #expect(throws: MQTTError.refused(operation: "publish", reasonCode: 0x87)) {
+                try await device.publish(batch: [allowed, forbidden, allowed])
+            }
+            try await broker.stop()
+            try await waitUntil("the client noticed") { !device.isConnected }
+            await #expect(throws: MQTTError.notConnected) {
+                try await device.publish("leitstand/door/lobby/confirm", payload: Data(), qos: .atMostOnce)
+            }
+        }
+    }
+
     @Test("a wrong password is refused and the client does not pretend to be connected")
     func wrongPassword() async throws {
         try await MosquittoBroker.with { broker in

@@ -1,0 +1,82 @@
+/// Waiters for PUBACKs, kept under a lock of their own so that the network thread delivering acknowledgements
+/// does not contend with the rest of the client's state. A waiter waits for a group of message ids: one for a
+/// single publish, many for a batch, which then costs one task wake-up instead of one per message.
+///
+/// The lock is *not* held while libmosquitto queues a PUBLISH (that call writes to a socket), so an
+/// acknowledgement can overtake its waiter: it is parked in `early` until the waiter arrives. QoS 0 publishes are
+/// acknowledged by libmosquitto too, but nobody waits for them: their ids go to `ignored`, whichever comes first.
+struct PublishAcknowledgements {
+    private struct Group {
+        var pending: Set<Int32>
+        var continuation: CheckedContinuation<Void, any Error>
+        var firstRefusal: Int32?
+    }
+
+    private var groups: [UInt64: Group] = [:]
+    private var groupOfMessage: [Int32: UInt64] = [:]
+    private var early: [Int32: Int32] = [:]
+    private var ignored: Set<Int32> = []
+
+    /// Called on the network thread with the PUBACK's reason code.
+    mutating func acknowledged(messageID: Int32, reasonCode: Int32) {
+        if ignored.remove(messageID) != nil { return }
+        guard let token = groupOfMessage.removeValue(forKey: messageID) else {
+            early[messageID] = reasonCode
+            return
+        }
+        settle(messageID, reasonCode: reasonCode, in: token)
+    }
+
+    /// Waits for the acknowledgements of QoS 1/2 publishes; resumes once all came, failing with the first refusal.
+    mutating func wait(messageIDs: [Int32], token: UInt64, continuation: CheckedContinuation<Void, any Error>) {
+        groups[token] = Group(pending: Set(messageIDs), continuation: continuation)
+        for messageID in messageIDs {
+            if let reasonCode = early.removeValue(forKey: messageID) {
+                settle(messageID, reasonCode: reasonCode, in: token)
+            } else {
+                groupOfMessage[messageID] = token
+            }
+        }
+    }
+
+    /// QoS 0 publishes (or ones whose waiter gave up): their acknowledgements, if any, are dropped.
+    mutating func ignore(messageIDs: some Sequence<Int32>) {
+        for messageID in messageIDs where early.removeValue(forKey: messageID) == nil {
+            ignored.insert(messageID)
+        }
+    }
+
+    mutating func cancel(token: UInt64) {
+        guard let group = groups.removeValue(forKey: token) else { return }
+        for messageID in group.pending {
+            groupOfMessage.removeValue(forKey: messageID)
+            ignored.insert(messageID)
+        }
+        group.continuation.resume(throwing: CancellationError())
+    }
+
+    mutating func failAll(_ error: any Error) {
+        let all = groups
+        groups.removeAll()
+        groupOfMessage.removeAll()
+        early.removeAll()
+        ignored.removeAll()
+        for group in all.values { group.continuation.resume(throwing: error) }
+    }
+
+    private mutating func settle(_ messageID: Int32, reasonCode: Int32, in token: UInt64) {
+        guard var group = groups[token] else { return }
+        group.pending.remove(messageID)
+        if reasonCode >= 0x80 && group.firstRefusal == nil { group.firstRefusal = reasonCode }
+        guard group.pending.isEmpty else {
+            groups[token] = group
+            return
+        }
+        groups.removeValue(forKey: token)
+        if let refusal = group.firstRefusal {
+            group.continuation.resume(throwing: MQTTError.refused(operation: "publish", reasonCode: Int(refusal)))
+        } else {
+            group.continuation.resume()
+        }
+    }
+}
