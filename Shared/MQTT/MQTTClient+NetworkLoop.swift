@@ -121,7 +121,7 @@ extension MQTTClient {
             let routes = Array(state.routes.values)
             state.routes.removeAll()
             defer { state.threadExitWaiters.removeAll() }
-            return (state.threadExitWaiters, routes)
+            return (Array(state.threadExitWaiters.values), routes)
         }
         publishAcknowledgements.withLock { $0.failAll(MQTTError.shutDown) }
         // Outside the lock: finishing a stream runs its termination handler, which takes the lock.

@@ -51,7 +51,7 @@ public final class MQTTClient: Sendable {
         var routes: [UInt64: Route] = [:]
         /// Subscriptions re-sent after a reconnect, by message id, so their SUBACK can mark the routes granted.
         var resubscriptions: [Int32: [UInt64]] = [:]
-        var threadExitWaiters: [CheckedContinuation<Void, Never>] = []
+        var threadExitWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
     }
 
     private static let libraryInitialised: Bool = {
@@ -223,6 +223,25 @@ public final class MQTTClient: Sendable {
         }
     }
 
+    private func waitForNetworkThreadExit() async throws {
+        let token = makeToken()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                state.withLock { state in
+                    if state.lifecycle == .stopped {
+                        continuation.resume()
+                    } else if Task.isCancelled {
+                        continuation.resume(throwing: CancellationError())
+                    } else {
+                        state.threadExitWaiters[token] = continuation
+                    }
+                }
+            }
+        } onCancel: {
+            state.withLock { $0.threadExitWaiters.removeValue(forKey: token) }?.resume(throwing: CancellationError())
+        }
+    }
+
     /// A process-wide unique number, to withdraw a waiter without knowing its message id.
     func makeToken() -> UInt64 {
         tokens.wrappingAdd(1, ordering: .relaxed).newValue
@@ -330,10 +349,12 @@ public final class MQTTClient: Sendable {
         case .wait:
             break
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            state.withLock { state in
-                if state.lifecycle == .stopped { continuation.resume() } else { state.threadExitWaiters.append(continuation) }
-            }
+        do {
+            try await withTimeout(.seconds(5), operation: "MQTT network thread exit") { try await self.waitForNetworkThreadExit() }
+        } catch {
+            // The thread is stuck in a blocking call (a TCP connect to an unreachable host can take minutes).
+            // It finishes and frees the handle by itself; shutdown must not wait for it.
+            logger.warning("MQTT network thread did not stop in time; leaving it to finish", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MQTT
+import Synchronization
 import TestSupport
 import Testing
 
@@ -204,9 +205,14 @@ struct MQTTClientTests {
 
             try await broker.stop()
             try await waitUntil("the publisher saw the broker go") { !publisher.isConnected }
-            let publishing = Task { try await publisher.publish("leitstand/test/outbox", payload: Data("kept".utf8)) }
+            let acknowledged = Mutex(false)
+            let publishing = Task {
+                try await publisher.publish("leitstand/test/outbox", payload: Data("kept".utf8))
+                acknowledged.withLock { $0 = true }
+            }
+            defer { publishing.cancel() }
             try await broker.start()
-            try await withTimeout(.seconds(15), operation: "publish after reconnect") { try await publishing.value }
+            try await waitUntil("the publish was acknowledged after the reconnect", timeout: .seconds(15)) { acknowledged.withLock { $0 } }
             let messages = try await collector.waitFor(1, timeout: .seconds(15))
             #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["kept"])
         }

@@ -22,21 +22,30 @@ public struct TestSupportError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// A TCP port that was free a moment ago (the kernel picks it; a small race remains, as with any such helper).
+/// A TCP port on 127.0.0.1 that is free now, chosen below the kernel's ephemeral range: a broker restarted on
+/// its port must not find it taken by some client's outgoing connection in the meantime.
 public func freeTCPPort() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+    let ephemeralStart = range.first ?? 32768
+    for _ in 0..<200 {
+        let port = Int.random(in: 10_000..<max(ephemeralStart, 10_001))
+        if canBind(port: port) { return port }
+    }
+    throw TestSupportError("no free TCP port below \(ephemeralStart)")
+}
+
+private func canBind(port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw TestSupportError("socket() failed") }
+    guard descriptor >= 0 else { return false }
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
-    guard bound else { throw TestSupportError("bind() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
