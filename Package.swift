@@ -78,6 +78,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", log], swiftSettings: swiftSettings),
         .testTarget(name: "DatabaseTests", dependencies: ["Database", "TestSupport", postgres, log], swiftSettings: swiftSettings),
         .testTarget(

@@ -17,6 +17,10 @@ public enum ContractCoding {
 
     public static func encode(_ value: some Encodable) throws -> Data { try encoder().encode(value) }
 
+    /// A time as the contract writes it: ISO 8601, UTC, whole seconds (`2026-11-23T12:43:38Z`), the same text the
+    /// `.iso8601` date coding produces, so that a signature over it survives a round trip through JSON.
+    public static func timestamp(_ date: Date) -> String { date.formatted(.iso8601) }
+
     public static func decode<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
         try decoder().decode(type, from: data)
     }

@@ -1,0 +1,45 @@
+import Contracts
+import Foundation
+import Testing
+
+@Suite("Wire contract")
+struct ContractsTests {
+    @Test("topics are spelled as the contract says")
+    func topics() {
+        #expect(Topic.serviceStatus("api-gateway") == "leitstand/svc/api-gateway/status")
+        #expect(Topic.restartCommand("door-scheduler") == "leitstand/svc/door-scheduler/cmd/restart")
+        #expect(Topic.rpc("door-scheduler", "open") == "leitstand/rpc/door-scheduler/open")
+        #expect(Topic.doorJobs(area: "lobby") == "leitstand/door/lobby/jobs")
+        #expect(Topic.doorConfirm(area: "lobby") == "leitstand/door/lobby/confirm")
+        #expect(Topic.deviceStatus("pi-7") == "leitstand/device/pi-7/status")
+        #expect(Topic.ingest(domain: "sensors") == "leitstand/ingest/sensors")
+        #expect(Topic.replies(clientID: "gw-1") == "leitstand/reply/gw-1")
+    }
+
+    @Test("a door job signs exactly the text its JSON carries, also after a round trip")
+    func doorJobSignedText() throws {
+        let expiresAt = Date(timeIntervalSince1970: 1_795_437_818)
+        let job = DoorJob(jobId: "j-1", area: "lobby", deviceId: "pi-7", nonce: "n0nce", pulseMs: 800, expiresAt: expiresAt, sig: "ab")
+        #expect(job.signedText == "j-1|lobby|pi-7|n0nce|800|2026-11-23T12:43:38Z")
+        let json = try ContractCoding.encode(job)
+        #expect(String(decoding: json, as: UTF8.self).contains("\"expiresAt\":\"2026-11-23T12:43:38Z\""))
+        let decoded = try ContractCoding.decode(DoorJob.self, from: json)
+        #expect(decoded == job && decoded.signedText == job.signedText)
+    }
+
+    @Test("a confirm signs jobId|deviceId|nonce|result")
+    func confirmSignedText() throws {
+        let confirm = DoorConfirm(jobId: "j-1", deviceId: "pi-7", nonce: "n0nce", result: .failed, code: "GPIO_ERROR", message: "line busy", pulsedAt: nil)
+        #expect(confirm.signedText == "j-1|pi-7|n0nce|failed")
+        #expect(try ContractCoding.decode(DoorConfirm.self, from: ContractCoding.encode(confirm)) == confirm)
+    }
+
+    @Test("restart commands and statuses decode from what other tools would send")
+    func decodesForeignJSON() throws {
+        let command = try ContractCoding.decode(RestartCommand.self, from: Data(#"{"delaySeconds":10,"reason":"r","requestedBy":"ops"}"#.utf8))
+        #expect(command == RestartCommand(delaySeconds: 10, reason: "r", requestedBy: "ops"))
+        let status = try ContractCoding.decode(ServiceStatus.self, from: Data(#"{"state":"offline","service":"x","version":"1"}"#.utf8))
+        #expect(status.state == .offline && status.at == nil)
+        #expect(throws: (any Error).self) { try ContractCoding.decode(RestartCommand.self, from: Data(#"{"delaySeconds":"soon"}"#.utf8)) }
+    }
+}
