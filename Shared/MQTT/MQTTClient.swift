@@ -148,23 +148,10 @@ public final class MQTTClient: Sendable {
 
     /// Waits (cancellably) until the client is connected.
     public func waitUntilConnected() async throws {
-        let token = makeToken()
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                state.withLock { state in
-                    if state.isConnected {
-                        continuation.resume()
-                    } else if state.lifecycle == .stopping || state.lifecycle == .stopped {
-                        continuation.resume(throwing: MQTTError.shutDown)
-                    } else if Task.isCancelled {
-                        continuation.resume(throwing: CancellationError())
-                    } else {
-                        state.connectWaiters[token] = continuation
-                    }
-                }
-            }
-        } onCancel: {
-            state.withLock { $0.connectWaiters.removeValue(forKey: token) }?.resume(throwing: CancellationError())
+        try await suspend(in: \.connectWaiters) { state in
+            if state.isConnected { return .success(()) }
+            if state.lifecycle == .stopping || state.lifecycle == .stopped { return .failure(MQTTError.shutDown) }
+            return nil
         }
     }
 
@@ -224,21 +211,30 @@ public final class MQTTClient: Sendable {
     }
 
     private func waitForNetworkThreadExit() async throws {
+        try await suspend(in: \.threadExitWaiters) { $0.lifecycle == .stopped ? .success(()) : nil }
+    }
+
+    /// Suspends until someone resumes the continuation stored in `waiters`, unless `outcome` (checked under the lock)
+    /// already decides; cancellation withdraws the waiter and throws `CancellationError`.
+    private func suspend(
+        in waiters: any WritableKeyPath<State, [UInt64: CheckedContinuation<Void, any Error>]> & Sendable,
+        outcome: @escaping (State) -> Result<Void, any Error>?
+    ) async throws {
         let token = makeToken()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 state.withLock { state in
-                    if state.lifecycle == .stopped {
-                        continuation.resume()
+                    if let outcome = outcome(state) {
+                        continuation.resume(with: outcome)
                     } else if Task.isCancelled {
                         continuation.resume(throwing: CancellationError())
                     } else {
-                        state.threadExitWaiters[token] = continuation
+                        state[keyPath: waiters][token] = continuation
                     }
                 }
             }
         } onCancel: {
-            state.withLock { $0.threadExitWaiters.removeValue(forKey: token) }?.resume(throwing: CancellationError())
+            state.withLock { $0[keyPath: waiters].removeValue(forKey: token) }?.resume(throwing: CancellationError())
         }
     }
 

@@ -11,8 +11,7 @@ struct DatabaseTests {
 
     @Test("migrations apply once, in order, and a second run is a no-op")
     func migrationsApplyOnce() async throws {
-        let database = try await TestDatabase()
-        do {
+        try await TestDatabase.with { database in
             let migrator = Migrator(migrations: [
                 Migration(version: 1, name: "widgets", statements: ["CREATE TABLE widgets (id int PRIMARY KEY)"]),
                 Migration(version: 2, name: "widget_names", statements: [
@@ -27,17 +26,12 @@ struct DatabaseTests {
             #expect(try await migrator.appliedVersions(database.client, logger: logger) == [1, 2])
             let names = try await database.client.query("SELECT name FROM widgets").decode(String.self).collectAll()
             #expect(names == ["first"])
-        } catch {
-            await database.drop()
-            throw error
         }
-        await database.drop()
     }
 
     @Test("a failing migration leaves nothing behind: all pending migrations share one transaction")
     func failingMigrationRollsBack() async throws {
-        let database = try await TestDatabase()
-        do {
+        try await TestDatabase.with { database in
             let migrator = Migrator(migrations: [
                 Migration(version: 1, name: "good", statements: ["CREATE TABLE good (id int)"]),
                 Migration(version: 2, name: "bad", statements: ["CREATE TABLE broken (id nosuchtype)"]),
@@ -46,17 +40,12 @@ struct DatabaseTests {
             #expect(try await migrator.appliedVersions(database.client, logger: logger) == [])
             let exists = try await database.client.query("SELECT to_regclass('good') IS NOT NULL").decode(Bool.self).collectAll()
             #expect(exists == [false])
-        } catch {
-            await database.drop()
-            throw error
         }
-        await database.drop()
     }
 
     @Test("concurrent migrators (several services starting at once) apply each migration exactly once")
     func concurrentMigrators() async throws {
-        let database = try await TestDatabase()
-        do {
+        try await TestDatabase.with { database in
             let results = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for _ in 0..<4 {
                     group.addTask { try await Migrator().migrate(database.client, logger: logger).map(\.version) }
@@ -65,17 +54,12 @@ struct DatabaseTests {
             }
             #expect(results.filter { !$0.isEmpty }.count == 1)
             #expect(results.flatMap { $0 } == LeitstandSchema.migrations.map(\.version))
-        } catch {
-            await database.drop()
-            throw error
         }
-        await database.drop()
     }
 
     @Test("audit entries round-trip with their JSON detail")
     func auditRoundTrip() async throws {
-        let database = try await TestDatabase()
-        do {
+        try await TestDatabase.with { database in
             try await Migrator().migrate(database.client, logger: logger)
             let audit = AuditLog(client: database.client, logger: logger)
             struct Detail: Codable, Sendable, Equatable {
@@ -94,11 +78,7 @@ struct DatabaseTests {
             #expect(abs(try #require(entry.at).timeIntervalSinceNow) < 60)
             #expect(try await audit.recent().count == 2)
             #expect(try await audit.recent(type: "service.restart_requested").map(\.actor) == ["operator"])
-        } catch {
-            await database.drop()
-            throw error
         }
-        await database.drop()
     }
 }
 

@@ -7,6 +7,17 @@ import Testing
 
 @Suite("MQTT client against a real Mosquitto", .timeLimit(.minutes(2)))
 struct MQTTClientTests {
+    /// Connects again as `clientID` with a persistent session, subscribing before the CONNECT so that the messages
+    /// the broker queued, which arrive right after CONNACK, already have a route.
+    func resumeSession(_ clientID: String, on broker: MosquittoBroker, subscribingTo filter: String) async throws -> MessageCollector {
+        var configuration = broker.configuration(clientID: clientID)
+        configuration.session = .persistent(expiry: .seconds(300))
+        let client = try broker.client(configuration)
+        let collector = MessageCollector(try await client.subscribe(filter))
+        try await client.connect()
+        return collector
+    }
+
     @Test("a published message arrives with its v5 properties")
     func publishSubscribeRoundTrip() async throws {
         try await MosquittoBroker.with { broker in
@@ -48,13 +59,8 @@ struct MQTTClientTests {
                 try await publisher.publish("leitstand/test/queue", payload: Data("\(index)".utf8))
             }
 
-            // Subscribe before connecting, so that the queued messages, which arrive right after CONNACK, have a route.
-            var configuration = broker.configuration(clientID: clientID)
-            configuration.session = .persistent(expiry: .seconds(300))
-            let second = try broker.client(configuration)
-            let collector = MessageCollector(try await second.subscribe("leitstand/test/queue"))
+            let collector = try await resumeSession(clientID, on: broker, subscribingTo: "leitstand/test/queue")
             defer { collector.stop() }
-            try await second.connect()
             let messages = try await collector.waitFor(5)
             #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == ["1", "2", "3", "4", "5"])
         }
@@ -98,12 +104,8 @@ struct MQTTClientTests {
             // subscriber is away.
             try await Task.sleep(for: .milliseconds(2_200))
 
-            var configuration = broker.configuration(clientID: clientID)
-            configuration.session = .persistent(expiry: .seconds(300))
-            let second = try broker.client(configuration)
-            let collector = MessageCollector(try await second.subscribe("leitstand/test/jobs"))
+            let collector = try await resumeSession(clientID, on: broker, subscribingTo: "leitstand/test/jobs")
             defer { collector.stop() }
-            try await second.connect()
             let first2 = try await collector.waitFor(1)
             // A marker published after the reconnect proves that everything queued before it has been delivered.
             try await publisher.publish("leitstand/test/jobs", payload: Data("marker".utf8))

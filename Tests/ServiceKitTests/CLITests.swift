@@ -23,19 +23,14 @@ struct CLITests {
 
     @Test("migrate applies the schema once; the second run says it is current")
     func migrate() async throws {
-        let database = try await TestDatabase()
-        do {
+        try await TestDatabase.with { database in
             let first = try await run(["migrate"], environment: ["LEITSTAND_DATABASE_URL": database.url])
             #expect(first.code == 0)
             #expect(first.output.contains("applied 1 audit_log"), "\(first.output)")
             let second = try await run(["migrate"], environment: ["LEITSTAND_DATABASE_URL": database.url])
             #expect(second.code == 0)
             #expect(second.output.contains("schema is current (version 1)"), "\(second.output)")
-        } catch {
-            await database.drop()
-            throw error
         }
-        await database.drop()
     }
 
     @Test("a missing variable fails the command and names it")

@@ -18,9 +18,8 @@ struct ServiceOperationsTests {
         beforeStart: (MosquittoBroker) async throws -> Void = { _ in },
         _ body: (GatewayProcess, MosquittoBroker, TestDatabase) async throws -> Void
     ) async throws {
-        let database = try await TestDatabase()
         let acl = try String(contentsOf: Self.repository.appendingPathComponent("deploy/mosquitto/acl"), encoding: .utf8)
-        do {
+        try await TestDatabase.with { database in
             try await MosquittoBroker.with(
                 aclFile: "user test\ntopic readwrite #\n\n" + acl,
                 extraUsers: ["api-gateway": Self.gatewayPassword, "leitstand-admin": Self.operatorPassword]
@@ -39,11 +38,7 @@ struct ServiceOperationsTests {
                 }
                 await gateway.stop()
             }
-        } catch {
-            await database.drop()
-            throw error
         }
-        await database.drop()
     }
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

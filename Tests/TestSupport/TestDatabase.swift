@@ -30,6 +30,18 @@ public final class TestDatabase: Sendable {
         runTask = Task { await client.run() }
     }
 
+    /// Runs `body` with a new database and drops it afterwards, also when `body` fails.
+    public static func with(_ body: (TestDatabase) async throws -> Void) async throws {
+        let database = try await TestDatabase()
+        do {
+            try await body(database)
+        } catch {
+            await database.drop()
+            throw error
+        }
+        await database.drop()
+    }
+
     /// Closes the client and drops the database.
     public func drop() async {
         runTask.cancel()
