@@ -71,12 +71,15 @@ extension MQTTClient {
     }
 
     private func didPublish(messageID: Int32, reasonCode: Int32) {
-        publishAcknowledgements.withLock { $0.acknowledged(messageID: messageID, reasonCode: reasonCode) }
+        var resumptions = Resumptions()
+        publishAcknowledgements.withLock { $0.acknowledged(messageID: messageID, reasonCode: reasonCode, &resumptions) }
+        resumptions.run()
     }
 
     private func didSubscribe(messageID: Int32, reasonCode: Int32) {
+        var resumptions = Resumptions()
         let refusedFilters = state.withLock { state -> [String] in
-            state.subscribes.resume(messageID: messageID, with: .success(reasonCode))
+            state.subscribes.resume(messageID: messageID, with: .success(reasonCode), &resumptions)
             guard let tokens = state.resubscriptions.removeValue(forKey: messageID) else { return [] }
             var refused: [String] = []
             for token in tokens {
@@ -84,25 +87,28 @@ extension MQTTClient {
             }
             return refused
         }
+        resumptions.run()
         for filter in Set(refusedFilters) {
             logger.error("MQTT broker refused a resubscription", metadata: ["mqtt.filter": "\(filter)", "reasonCode": "\(reasonCode)"])
         }
     }
 
     private func didReceive(_ message: MQTTMessage) {
+        var resumptions = Resumptions()
         state.withLock { state in
             if let responseTopic = configuration.responseTopic, message.topic == responseTopic {
                 // A reply whose request already timed out finds no waiter and is dropped.
-                if let correlation = message.correlationData {
-                    state.requests.removeValue(forKey: correlation)?.resume(returning: message)
+                if let correlation = message.correlationData, let waiter = state.requests.removeValue(forKey: correlation) {
+                    resumptions.resume(waiter, with: .success(message))
                 }
                 return
             }
             for route in state.routes.values {
                 guard let continuation = route.continuation, Self.topic(message.topic, matches: route.filter) else { continue }
-                continuation.yield(message)
+                resumptions.yield(message, to: continuation)
             }
         }
+        resumptions.run()
     }
 
     /// MQTT topic matching, with a shared subscription's `$share/<group>/` prefix taken off the filter first.

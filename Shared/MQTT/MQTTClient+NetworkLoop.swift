@@ -86,14 +86,16 @@ extension MQTTClient {
 
     @discardableResult
     func markDisconnected(reason: String) -> Bool {
+        var resumptions = Resumptions()
         let (wasConnected, intended) = state.withLock { state in
             defer {
                 state.isConnected = false
                 // A SUBACK that never came: the route stays ungranted and is sent again on the next connect.
-                state.subscribes.resumeAll(with: .success(-1))
+                state.subscribes.resumeAll(with: .success(-1), &resumptions)
             }
             return (state.isConnected, state.lifecycle != .running)
         }
+        resumptions.run()
         if wasConnected && !intended {
             logger.warning("MQTT connection lost", metadata: ["error": "\(reason)"])
         }
@@ -111,23 +113,24 @@ extension MQTTClient {
 
     private func finishNetworkThread() {
         markDisconnected(reason: "client shut down")
-        let (waiters, routes) = state.withLock { state in
+        var resumptions = Resumptions()
+        let exitWaiters = state.withLock { state in
             state.lifecycle = .stopped
-            state.subscribes.resumeAll(with: .failure(MQTTError.shutDown))
-            for waiter in state.requests.values { waiter.resume(throwing: MQTTError.shutDown) }
+            state.subscribes.resumeAll(with: .failure(MQTTError.shutDown), &resumptions)
+            for waiter in state.requests.values { resumptions.resume(waiter, with: .failure(MQTTError.shutDown)) }
             state.requests.removeAll()
-            for waiter in state.connectWaiters.values { waiter.resume(throwing: MQTTError.shutDown) }
+            for waiter in state.connectWaiters.values { resumptions.resume(waiter, with: .failure(MQTTError.shutDown)) }
             state.connectWaiters.removeAll()
-            let routes = Array(state.routes.values)
+            // Finishing a stream runs its termination handler, which takes the lock: it too waits until after.
+            for route in state.routes.values { if let continuation = route.continuation { resumptions.finish(continuation) } }
             state.routes.removeAll()
             defer { state.threadExitWaiters.removeAll() }
-            return (Array(state.threadExitWaiters.values), routes)
+            return Array(state.threadExitWaiters.values)
         }
-        publishAcknowledgements.withLock { $0.failAll(MQTTError.shutDown) }
-        // Outside the lock: finishing a stream runs its termination handler, which takes the lock.
-        for route in routes { route.continuation?.finish() }
+        publishAcknowledgements.withLock { $0.failAll(MQTTError.shutDown, &resumptions) }
+        resumptions.run()
         mosquitto_destroy(handle)
         Unmanaged.passUnretained(self).release()
-        for waiter in waiters { waiter.resume() }
+        for waiter in exitWaiters { waiter.resume() }
     }
 }

@@ -27,16 +27,19 @@ extension MQTTClient {
         return try await withTimeout(timeout, operation: "request on \(topic)") {
             try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MQTTMessage, any Error>) in
-                    self.state.withLock { state in
-                        if Task.isCancelled { return continuation.resume(throwing: CancellationError()) }
-                        do {
-                            // The reply itself is the acknowledgement, so the PUBACK is not awaited.
-                            let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
-                            self.publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
-                            state.requests[correlation] = continuation
-                        } catch {
-                            continuation.resume(throwing: error)
-                        }
+                    let failure = self.state.withLock { state -> (any Error)? in
+                        if Task.isCancelled { return CancellationError() }
+                        // Registered before the publish, so that even the fastest reply finds its waiter.
+                        state.requests[correlation] = continuation
+                        return nil
+                    }
+                    if let failure { return continuation.resume(throwing: failure) }
+                    do {
+                        // The reply itself is the acknowledgement, so the PUBACK is not awaited.
+                        let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
+                        self.publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+                    } catch {
+                        self.state.withLock { $0.requests.removeValue(forKey: correlation) }?.resume(throwing: error)
                     }
                 }
             } onCancel: {

@@ -6,12 +6,14 @@ import Synchronization
 /// An MQTT v5 client over libmosquitto, for Swift concurrency.
 ///
 /// ## Threading model
-/// One dedicated network thread per client (started by ``start()``) runs `mosquitto_loop`, connects, and
-/// reconnects with exponential backoff. libmosquitto is put in threaded mode, so calls from any other thread
-/// (publish, subscribe) only queue a packet and wake the network thread through its socket pair.
+/// One dedicated network thread per client (started by ``start()``) connects, reconnects with exponential
+/// backoff, and services the socket (`poll`, `mosquitto_loop_read`/`_write`/`_misc`). libmosquitto is put in
+/// threaded mode, so calls from any other thread (publish, subscribe) only queue a packet and wake the network
+/// thread through an eventfd (`LoopWakeup`).
 /// Every libmosquitto callback runs on the network thread: it copies what it needs out of the library's buffers,
-/// takes ``state`` for a few instructions, resumes a continuation or yields into a stream, and returns. Nothing in
-/// a callback blocks or awaits; all real work happens in the tasks that consume the messages.
+/// takes a lock for a few instructions to find the waiters or streams concerned, releases it, and only then resumes
+/// the continuations or yields into the streams (see `Resumptions` for why never under a lock). Nothing in a
+/// callback blocks or awaits; all real work happens in the tasks that consume the messages.
 ///
 /// ## Lifetime
 /// The client retains itself as libmosquitto's user-data pointer from ``start()`` until the network thread has
@@ -197,16 +199,21 @@ public final class MQTTClient: Sendable {
         let token = makeToken()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                var resumptions = Resumptions()
                 publishAcknowledgements.withLock { acknowledgements in
                     if Task.isCancelled {
                         acknowledgements.ignore(messageIDs: messageIDs)
-                        return continuation.resume(throwing: CancellationError())
+                        resumptions.resume(continuation, with: .failure(CancellationError()))
+                    } else {
+                        acknowledgements.wait(messageIDs: messageIDs, token: token, continuation: continuation, &resumptions)
                     }
-                    acknowledgements.wait(messageIDs: messageIDs, token: token, continuation: continuation)
                 }
+                resumptions.run()
             }
         } onCancel: {
-            publishAcknowledgements.withLock { $0.cancel(token: token) }
+            var resumptions = Resumptions()
+            publishAcknowledgements.withLock { $0.cancel(token: token, &resumptions) }
+            resumptions.run()
         }
     }
 
@@ -223,15 +230,13 @@ public final class MQTTClient: Sendable {
         let token = makeToken()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                state.withLock { state in
-                    if let outcome = outcome(state) {
-                        continuation.resume(with: outcome)
-                    } else if Task.isCancelled {
-                        continuation.resume(throwing: CancellationError())
-                    } else {
-                        state[keyPath: waiters][token] = continuation
-                    }
+                let decided = state.withLock { state -> Result<Void, any Error>? in
+                    if let outcome = outcome(state) { return outcome }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state[keyPath: waiters][token] = continuation
+                    return nil
                 }
+                if let decided { continuation.resume(with: decided) }
             }
         } onCancel: {
             state.withLock { $0[keyPath: waiters].removeValue(forKey: token) }?.resume(throwing: CancellationError())
@@ -284,17 +289,22 @@ public final class MQTTClient: Sendable {
         continuation.onTermination = { [weak self] _ in self?.removeRoute(token) }
         let reasonCode = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (ack: CheckedContinuation<Int32, any Error>) in
-                state.withLock { state in
-                    guard state.isConnected else { return ack.resume(returning: -1) }
+                // -1: not sent now; the route stays ungranted and is sent on the next connect.
+                let sentNow = state.withLock { state -> Bool in
+                    guard state.isConnected else { return false }
                     var messageID: Int32 = 0
                     let rc = mosquitto_subscribe_v5(handle, &messageID, filter, qos.rawValue, options.rawValue, nil)
                     wakeup.wakeIfSleeping()
-                    guard rc == MOSQ_ERR_SUCCESS.rawValue else { return ack.resume(returning: -1) }
+                    guard rc == MOSQ_ERR_SUCCESS.rawValue else { return false }
                     state.subscribes.insert(messageID: messageID, token: token, continuation: ack)
+                    return true
                 }
+                if !sentNow { ack.resume(returning: -1) }
             }
         } onCancel: {
-            state.withLock { $0.subscribes.cancel(token: token) }
+            var resumptions = Resumptions()
+            state.withLock { $0.subscribes.cancel(token: token, &resumptions) }
+            resumptions.run()
         }
         if reasonCode >= 0x80 {
             continuation.finish()

@@ -5,6 +5,7 @@
 /// The lock is *not* held while libmosquitto queues a PUBLISH (that call writes to a socket), so an
 /// acknowledgement can overtake its waiter: it is parked in `early` until the waiter arrives. QoS 0 publishes are
 /// acknowledged by libmosquitto too, but nobody waits for them: their ids go to `ignored`, whichever comes first.
+/// Continuations are never resumed here, only handed to `Resumptions` to resume after the lock is released.
 struct PublishAcknowledgements {
     private struct Group {
         var pending: Set<Int32>
@@ -18,21 +19,26 @@ struct PublishAcknowledgements {
     private var ignored: Set<Int32> = []
 
     /// Called on the network thread with the PUBACK's reason code.
-    mutating func acknowledged(messageID: Int32, reasonCode: Int32) {
+    mutating func acknowledged(messageID: Int32, reasonCode: Int32, _ resumptions: inout Resumptions) {
         if ignored.remove(messageID) != nil { return }
         guard let token = groupOfMessage.removeValue(forKey: messageID) else {
             early[messageID] = reasonCode
             return
         }
-        settle(messageID, reasonCode: reasonCode, in: token)
+        settle(messageID, reasonCode: reasonCode, in: token, &resumptions)
     }
 
     /// Waits for the acknowledgements of QoS 1/2 publishes; resumes once all came, failing with the first refusal.
-    mutating func wait(messageIDs: [Int32], token: UInt64, continuation: CheckedContinuation<Void, any Error>) {
+    mutating func wait(
+        messageIDs: [Int32],
+        token: UInt64,
+        continuation: CheckedContinuation<Void, any Error>,
+        _ resumptions: inout Resumptions
+    ) {
         groups[token] = Group(pending: Set(messageIDs), continuation: continuation)
         for messageID in messageIDs {
             if let reasonCode = early.removeValue(forKey: messageID) {
-                settle(messageID, reasonCode: reasonCode, in: token)
+                settle(messageID, reasonCode: reasonCode, in: token, &resumptions)
             } else {
                 groupOfMessage[messageID] = token
             }
@@ -46,25 +52,24 @@ struct PublishAcknowledgements {
         }
     }
 
-    mutating func cancel(token: UInt64) {
+    mutating func cancel(token: UInt64, _ resumptions: inout Resumptions) {
         guard let group = groups.removeValue(forKey: token) else { return }
         for messageID in group.pending {
             groupOfMessage.removeValue(forKey: messageID)
             ignored.insert(messageID)
         }
-        group.continuation.resume(throwing: CancellationError())
+        resumptions.resume(group.continuation, with: .failure(CancellationError()))
     }
 
-    mutating func failAll(_ error: any Error) {
-        let all = groups
+    mutating func failAll(_ error: any Error, _ resumptions: inout Resumptions) {
+        for group in groups.values { resumptions.resume(group.continuation, with: .failure(error)) }
         groups.removeAll()
         groupOfMessage.removeAll()
         early.removeAll()
         ignored.removeAll()
-        for group in all.values { group.continuation.resume(throwing: error) }
     }
 
-    private mutating func settle(_ messageID: Int32, reasonCode: Int32, in token: UInt64) {
+    private mutating func settle(_ messageID: Int32, reasonCode: Int32, in token: UInt64, _ resumptions: inout Resumptions) {
         guard var group = groups[token] else { return }
         group.pending.remove(messageID)
         if reasonCode >= 0x80 && group.firstRefusal == nil { group.firstRefusal = reasonCode }
@@ -74,9 +79,9 @@ struct PublishAcknowledgements {
         }
         groups.removeValue(forKey: token)
         if let refusal = group.firstRefusal {
-            group.continuation.resume(throwing: MQTTError.refused(operation: "publish", reasonCode: Int(refusal)))
+            resumptions.resume(group.continuation, with: .failure(MQTTError.refused(operation: "publish", reasonCode: Int(refusal))))
         } else {
-            group.continuation.resume()
+            resumptions.resume(group.continuation)
         }
     }
 }

@@ -338,6 +338,52 @@ struct MQTTClientTests {
         }
     }
 
+    @Test("cancelling publishes and requests while their acknowledgements arrive never deadlocks")
+    func cancellationWhileAcknowledging() async throws {
+        try await MosquittoBroker.with { broker in
+            let responder = try await broker.connectedClient()
+            let requesterID = "requester-\(UUID().uuidString.prefix(6))"
+            let client = try await broker.connectedClient(clientID: requesterID, responseTopic: "leitstand/reply/\(requesterID)")
+            let serving = Task { try await responder.serveRequests(on: "leitstand/rpc/stress/+") { $0.payload } }
+            defer { serving.cancel() }
+            let finished = Mutex(false)
+            // The runtime holds a task's status lock while running its cancellation handler; a client that resumed
+            // continuations under its own lock deadlocked here. A deadlocked task cannot be cancelled, so the test
+            // watches a flag with a deadline instead of awaiting the work.
+            let stress = Task {
+                for round in 0..<400 {
+                    let work = Task {
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            for index in 0..<120 {
+                                group.addTask {
+                                    if index.isMultiple(of: 3) {
+                                        _ = try await client.request("leitstand/rpc/stress/\(round)", payload: Data([1]), timeout: .seconds(5))
+                                    } else {
+                                        try await client.publish("leitstand/test/stress", payload: Data([2]))
+                                    }
+                                }
+                            }
+                            try await group.waitForAll()
+                        }
+                    }
+                    try? await Task.sleep(for: .microseconds(Int.random(in: 100...1_500)))
+                    work.cancel()
+                    _ = await work.result
+                }
+                finished.withLock { $0 = true }
+            }
+            do {
+                try await waitUntil("400 rounds of cancelled work finished", timeout: .seconds(60)) { finished.withLock { $0 } }
+            } catch {
+                stress.cancel()
+                throw error
+            }
+            // The client still works afterwards.
+            try await client.publish("leitstand/test/stress", payload: Data([3]))
+            _ = try await client.request("leitstand/rpc/stress/after", payload: Data([4]), timeout: .seconds(5))
+        }
+    }
+
     @Test("a wrong password is refused and the client does not pretend to be connected")
     func wrongPassword() async throws {
         try await MosquittoBroker.with { broker in
