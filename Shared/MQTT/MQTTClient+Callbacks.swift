@@ -34,13 +34,11 @@ extension MQTTClient {
     private func didConnect(reasonCode: Int32, sessionPresent: Bool) {
         guard reasonCode == 0 else {
             let reason = String(cString: mosquitto_reason_string(reasonCode))
-            state.withLock { $0.lastConnectFailure = reason }
             logger.error("MQTT broker refused the connection", metadata: ["reason": "\(reason)", "reasonCode": "\(reasonCode)"])
             return
         }
         let waiters = state.withLock { state in
             state.isConnected = true
-            state.lastConnectFailure = nil
             if !sessionPresent {
                 for token in state.routes.keys { state.routes[token]?.granted = false }
             }

@@ -19,9 +19,7 @@ extension MQTTClient {
                 let rc = openConnection()
                 if rc != MOSQ_ERR_SUCCESS.rawValue {
                     failedAttempts += 1
-                    let reason = String(cString: mosquitto_strerror(rc))
-                    state.withLock { $0.lastConnectFailure = reason }
-                    logConnectFailure(reason, attempt: failedAttempts)
+                    logConnectFailure(String(cString: mosquitto_strerror(rc)), attempt: failedAttempts)
                     waitBeforeReconnect(attempt: failedAttempts)
                     continue
                 }

@@ -15,7 +15,7 @@ extension MQTTClient {
         messageExpiry: Duration? = nil
     ) async throws -> MQTTMessage {
         guard let responseTopic = configuration.responseTopic else {
-            throw MQTTError.invalidURL("request() needs a response topic in the MQTT configuration")
+            throw MQTTError.noResponseTopic
         }
         guard isConnected else { throw MQTTError.notConnected }
         let correlation = Data((0..<16).map { _ in UInt8.random(in: .min ... .max) })

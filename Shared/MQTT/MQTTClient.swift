@@ -46,7 +46,6 @@ public final class MQTTClient: Sendable {
     struct State {
         var lifecycle = Lifecycle.idle
         var isConnected = false
-        var lastConnectFailure: String?
         var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
         var subscribes = PendingAcknowledgements<Int32>()
         var requests: [Data: CheckedContinuation<MQTTMessage, any Error>] = [:]

@@ -6,6 +6,8 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
     case library(operation: String, code: Int32, message: String)
     /// The broker refused a publish or subscription; `reasonCode` is the MQTT v5 reason code (e.g. 0x87 not authorized).
     case refused(operation: String, reasonCode: Int)
+    /// ``MQTTClient/request(_:payload:timeout:messageExpiry:)`` needs ``MQTTConfiguration/responseTopic``.
+    case noResponseTopic
     /// No connection to the broker (yet, or any more).
     case notConnected
     /// The client was shut down while the operation waited.
@@ -18,6 +20,7 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidURL(let why): "invalid MQTT URL: \(why)"
         case .library(let operation, let code, let message): "\(operation) failed: \(message) (MOSQ_ERR \(code))"
         case .refused(let operation, let reasonCode): "\(operation) refused by the broker (reason code 0x\(String(reasonCode, radix: 16)))"
+        case .noResponseTopic: "requests need a response topic in the MQTT configuration"
         case .notConnected: "not connected to the MQTT broker"
         case .shutDown: "the MQTT client was shut down"
         case .timeout(let operation): "\(operation) timed out"

@@ -159,6 +159,16 @@ struct MQTTClientTests {
         }
     }
 
+    @Test("a request from a client without a response topic fails with a clear error")
+    func requestWithoutResponseTopic() async throws {
+        try await MosquittoBroker.with { broker in
+            let client = try await broker.connectedClient()
+            await #expect(throws: MQTTError.noResponseTopic) {
+                try await client.request("leitstand/rpc/any/thing", payload: Data(), timeout: .seconds(1))
+            }
+        }
+    }
+
     @Test("without a broker a request fails at once instead of waiting for its timeout")
     func requestWithoutBroker() async throws {
         try await MosquittoBroker.with { broker in
