@@ -70,8 +70,13 @@ extension MQTTClient {
 
     private func didPublish(messageID: Int32, reasonCode: Int32) {
         var resumptions = Resumptions()
-        publishAcknowledgements.withLock { $0.acknowledged(messageID: messageID, reasonCode: reasonCode, &resumptions) }
+        let failedRequest = publishAcknowledgements.withLock {
+            $0.acknowledged(messageID: messageID, reasonCode: reasonCode, &resumptions)
+        }
         resumptions.run()
+        if let failedRequest {
+            failRequest(failedRequest.correlation, with: failedRequest.error)
+        }
     }
 
     private func didSubscribe(messageID: Int32, reasonCode: Int32) {

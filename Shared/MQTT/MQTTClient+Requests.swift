@@ -6,7 +6,8 @@ import Synchronization
 /// responder publishes its reply there with the same correlation data.
 extension MQTTClient {
     /// Publishes `payload` to `topic` and waits for the reply. Needs ``MQTTConfiguration/responseTopic``.
-    /// Fails at once with ``MQTTError/notConnected`` when there is no connection, and with
+    /// Fails at once with ``MQTTError/notConnected`` when there is no connection, with
+    /// ``MQTTError/noSubscribers(topic:)`` when the broker says nobody subscribes to `topic`, and with
     /// ``MQTTError/timeout(operation:)`` when no reply came in time (a late reply is dropped).
     public func request(
         _ topic: String,
@@ -35,17 +36,27 @@ extension MQTTClient {
                     }
                     if let failure { return continuation.resume(throwing: failure) }
                     do {
-                        // The reply itself is the acknowledgement, so the PUBACK is not awaited.
+                        // The reply itself is the acknowledgement, so the PUBACK is not awaited; it only ends the
+                        // wait early when it says that no reply can come.
                         let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
-                        self.publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+                        if let failure = self.publishAcknowledgements.withLock({
+                            $0.watch(requestMessageID: messageID, correlation: correlation, topic: topic)
+                        }) {
+                            self.failRequest(correlation, with: failure)
+                        }
                     } catch {
-                        self.state.withLock { $0.requests.removeValue(forKey: correlation) }?.resume(throwing: error)
+                        self.failRequest(correlation, with: error)
                     }
                 }
             } onCancel: {
-                self.state.withLock { $0.requests.removeValue(forKey: correlation) }?.resume(throwing: CancellationError())
+                self.failRequest(correlation, with: CancellationError())
             }
         }
+    }
+
+    /// Ends a waiting request with `error` (if it still waits).
+    func failRequest(_ correlation: Data, with error: any Error) {
+        state.withLock { $0.requests.removeValue(forKey: correlation) }?.resume(throwing: error)
     }
 
     /// Publishes `payload` as the reply to `request` (QoS 1, to its response topic, with its correlation data).

@@ -10,6 +10,8 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
     case noResponseTopic
     /// No connection to the broker (yet, or any more).
     case notConnected
+    /// The broker had no subscriber for a request's topic (PUBACK reason 0x10), so no reply can come.
+    case noSubscribers(topic: String)
     /// The client was shut down while the operation waited.
     case shutDown
     /// No reply or acknowledgement arrived in time.
@@ -22,6 +24,7 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
         case .refused(let operation, let reasonCode): "\(operation) refused by the broker (reason code 0x\(String(reasonCode, radix: 16)))"
         case .noResponseTopic: "requests need a response topic in the MQTT configuration"
         case .notConnected: "not connected to the MQTT broker"
+        case .noSubscribers(let topic): "nobody subscribes to \(topic)"
         case .shutDown: "the MQTT client was shut down"
         case .timeout(let operation): "\(operation) timed out"
         }

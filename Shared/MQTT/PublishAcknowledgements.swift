@@ -1,3 +1,5 @@
+import Foundation
+
 /// Waiters for PUBACKs, kept under a lock of their own so that the network thread delivering acknowledgements
 /// does not contend with the rest of the client's state. A waiter waits for a group of message ids: one for a
 /// single publish, many for a batch, which then costs one task wake-up instead of one per message.
@@ -17,15 +19,39 @@ struct PublishAcknowledgements {
     private var groupOfMessage: [Int32: UInt64] = [:]
     private var early: [Int32: Int32] = [:]
     private var ignored: Set<Int32> = []
+    private var requests: [Int32: (correlation: Data, topic: String)] = [:]
 
-    /// Called on the network thread with the PUBACK's reason code.
-    mutating func acknowledged(messageID: Int32, reasonCode: Int32, _ resumptions: inout Resumptions) {
-        if ignored.remove(messageID) != nil { return }
+    /// Called on the network thread with the PUBACK's reason code. Returns the correlation data of a request
+    /// whose publish the broker refused or had nobody to deliver to, with the error that request fails with.
+    mutating func acknowledged(messageID: Int32, reasonCode: Int32, _ resumptions: inout Resumptions) -> (correlation: Data, error: MQTTError)? {
+        if ignored.remove(messageID) != nil { return nil }
+        if let request = requests.removeValue(forKey: messageID) {
+            guard let error = Self.requestError(reasonCode, topic: request.topic) else { return nil }
+            return (request.correlation, error)
+        }
         guard let token = groupOfMessage.removeValue(forKey: messageID) else {
             early[messageID] = reasonCode
-            return
+            return nil
         }
         settle(messageID, reasonCode: reasonCode, in: token, &resumptions)
+        return nil
+    }
+
+    /// A request's publish: its reply is the acknowledgement that counts, but a PUBACK saying "refused" or
+    /// "no matching subscribers" means no reply will come. Returns the request's error if that PUBACK came first.
+    mutating func watch(requestMessageID messageID: Int32, correlation: Data, topic: String) -> MQTTError? {
+        if let reasonCode = early.removeValue(forKey: messageID) {
+            return Self.requestError(reasonCode, topic: topic)
+        }
+        requests[messageID] = (correlation, topic)
+        return nil
+    }
+
+    /// 0x10 is "no matching subscribers"; 0x80 and above are refusals; anything else lets the request wait on.
+    private static func requestError(_ reasonCode: Int32, topic: String) -> MQTTError? {
+        if reasonCode == 0x10 { return .noSubscribers(topic: topic) }
+        if reasonCode >= 0x80 { return .refused(operation: "request on \(topic)", reasonCode: Int(reasonCode)) }
+        return nil
     }
 
     /// Waits for the acknowledgements of QoS 1/2 publishes; resumes once all came, failing with the first refusal.
@@ -67,6 +93,7 @@ struct PublishAcknowledgements {
         groupOfMessage.removeAll()
         early.removeAll()
         ignored.removeAll()
+        requests.removeAll()
     }
 
     private mutating func settle(_ messageID: Int32, reasonCode: Int32, in token: UInt64, _ resumptions: inout Resumptions) {

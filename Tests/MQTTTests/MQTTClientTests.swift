@@ -150,12 +150,36 @@ struct MQTTClientTests {
         try await MosquittoBroker.with { broker in
             let requesterID = "requester-\(UUID().uuidString.prefix(6))"
             let requester = try await broker.connectedClient(clientID: requesterID, responseTopic: "leitstand/reply/\(requesterID)")
+            // Somebody subscribes (so the broker delivers the request) but never answers.
+            let silent = try await broker.connectedClient()
+            let listening = try await silent.subscribe("leitstand/rpc/silent/+")
             let started = ContinuousClock.now
-            await #expect(throws: MQTTError.timeout(operation: "request on leitstand/rpc/nobody/here")) {
-                try await requester.request("leitstand/rpc/nobody/here", payload: Data(), timeout: .milliseconds(300))
+            await #expect(throws: MQTTError.timeout(operation: "request on leitstand/rpc/silent/here")) {
+                try await requester.request("leitstand/rpc/silent/here", payload: Data(), timeout: .milliseconds(300))
             }
             let elapsed = ContinuousClock.now - started
             #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(2))
+            listening.cancel()
+        }
+    }
+
+    @Test("a request to a topic nobody subscribes to fails at once (PUBACK 0x10), not after its timeout")
+    func requestWithoutSubscribers() async throws {
+        try await MosquittoBroker.with { broker in
+            let requesterID = "requester-\(UUID().uuidString.prefix(6))"
+            let requester = try await broker.connectedClient(clientID: requesterID, responseTopic: "leitstand/reply/\(requesterID)")
+            let started = ContinuousClock.now
+            await #expect(throws: MQTTError.noSubscribers(topic: "leitstand/rpc/nobody/here")) {
+                try await requester.request("leitstand/rpc/nobody/here", payload: Data(), timeout: .seconds(10))
+            }
+            #expect(ContinuousClock.now - started < .milliseconds(500))
+            // The client is fine afterwards: a request that someone answers still works.
+            let responder = try await broker.connectedClient()
+            let serving = Task { try await responder.serveRequests(on: "leitstand/rpc/echo/+") { $0.payload } }
+            defer { serving.cancel() }
+            try await waitUntil("the responder answers") {
+                (try? await requester.request("leitstand/rpc/echo/ping", payload: Data("x".utf8), timeout: .milliseconds(300)))?.payload == Data("x".utf8)
+            }
         }
     }
 
