@@ -22,6 +22,7 @@ let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
@@ -31,6 +32,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "api-gateway", targets: ["api-gateway"]),
+        .executable(name: "ingest-writer", targets: ["ingest-writer"]),
         .executable(name: "leitstand", targets: ["leitstand"]),
         .executable(name: "mqtt-benchmark", targets: ["mqtt-benchmark"]),
     ],
@@ -62,7 +64,8 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        service("api-gateway", dependencies: ["ServiceKit", "MQTT", "Database", "Contracts", hummingbird, log]),
+        service("api-gateway", dependencies: ["ServiceKit", "MQTT", "Database", "Contracts", hummingbird, httpTypes, nioCore, log, metrics]),
+        service("ingest-writer", dependencies: ["ServiceKit", "MQTT", "Contracts", lifecycle, log, metrics, nioPosix]),
         service("leitstand", dependencies: ["Database", "MQTT", "Contracts", "ServiceKit", argumentParser, postgres, log]),
 
         .executableTarget(
@@ -81,6 +84,8 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", log], swiftSettings: swiftSettings),
         .testTarget(name: "DatabaseTests", dependencies: ["Database", "TestSupport", postgres, log], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestTests", dependencies: ["TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestWriterTests", dependencies: ["ingest-writer", "Contracts", nioPosix], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "Contracts", "MQTT", "Database", "TestSupport", postgres, log],

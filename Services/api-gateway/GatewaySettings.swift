@@ -4,20 +4,33 @@ import ServiceKit
 struct GatewaySettings: Sendable {
     /// Signs member sessions (HS256); at least 32 characters.
     var jwtSecret: String?
-    /// The ingest token; nil only when ingest is disabled.
-    var ingestToken: String?
-    var ingestEnabled: Bool
+    var ingest: IngestSettings?
+
+    struct IngestSettings: Sendable {
+        /// What ingest clients present; compared in constant time.
+        var token: String
+        var maximumBytes: Int
+        /// How long a request waits for the writer's durable acknowledgement before answering 503.
+        var timeout: Duration
+        /// Requests waiting for the writer at once; past this the gateway answers 503 `writer_busy`.
+        var maximumInFlight: Int
+    }
 
     static func read(_ reader: inout ConfigurationReader) -> GatewaySettings {
         let jwtSecret = reader.secret("LEITSTAND_JWT_SECRET", minimumLength: 32)
-        let ingestEnabled = reader.flag("LEITSTAND_INGEST_ENABLED", default: true)
-        var ingestToken: String?
-        if ingestEnabled {
-            ingestToken = reader.optional("LEITSTAND_TOKEN")
-            if ingestToken == nil {
-                reader.report("LEITSTAND_TOKEN", "is not set (set it, or LEITSTAND_INGEST_ENABLED=false to run without ingest)")
-            }
+        guard reader.flag("LEITSTAND_INGEST_ENABLED", default: true) else {
+            return GatewaySettings(jwtSecret: jwtSecret, ingest: nil)
         }
-        return GatewaySettings(jwtSecret: jwtSecret, ingestToken: ingestToken, ingestEnabled: ingestEnabled)
+        let token = reader.optional("LEITSTAND_TOKEN")
+        if token == nil {
+            reader.report("LEITSTAND_TOKEN", "is not set (set it, or LEITSTAND_INGEST_ENABLED=false to run without ingest)")
+        }
+        let ingest = IngestSettings(
+            token: token ?? "",
+            maximumBytes: reader.integer("LEITSTAND_INGEST_MAX_BYTES", default: 1 << 20, range: 1...(64 << 20)),
+            timeout: .milliseconds(reader.integer("LEITSTAND_INGEST_TIMEOUT_MS", default: 3_000, range: 10...60_000)),
+            maximumInFlight: reader.integer("LEITSTAND_INGEST_MAX_INFLIGHT", default: 4_096, range: 1...1_000_000)
+        )
+        return GatewaySettings(jwtSecret: jwtSecret, ingest: ingest)
     }
 }

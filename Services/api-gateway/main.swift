@@ -9,6 +9,9 @@ let (runtime, settings) = ServiceRuntime.bootstrap(
     defaultHTTPPort: 8080,
     settings: GatewaySettings.read
 )
-runtime.logger.info("gateway configured", metadata: ["ingest.enabled": "\(settings.ingestEnabled)"])
+runtime.logger.info("gateway configured", metadata: ["ingest.enabled": "\(settings.ingest != nil)"])
 let router = runtime.makeRouter()
+if let ingest = settings.ingest {
+    IngestEndpoint(settings: ingest, mqtt: runtime.mqtt, logger: runtime.logger).register(on: router)
+}
 await runtime.run(router: router)

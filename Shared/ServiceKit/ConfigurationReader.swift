@@ -56,6 +56,16 @@ public struct ConfigurationReader: Sendable {
         return port
     }
 
+    /// A whole number within `range`, `defaultValue` when unset.
+    public mutating func integer(_ variable: String, default defaultValue: Int, range: ClosedRange<Int>) -> Int {
+        guard let text = optional(variable) else { return defaultValue }
+        guard let value = Int(text), range.contains(value) else {
+            report(variable, "must be a whole number between \(range.lowerBound) and \(range.upperBound)")
+            return defaultValue
+        }
+        return value
+    }
+
     /// A boolean (`true`/`false`, `1`/`0`, `yes`/`no`), `defaultValue` when unset.
     public mutating func flag(_ variable: String, default defaultValue: Bool) -> Bool {
         guard let text = optional(variable)?.lowercased() else { return defaultValue }

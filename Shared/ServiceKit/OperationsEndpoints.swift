@@ -46,10 +46,7 @@ public struct OperationsEndpoints<Context: RequestContext>: Sendable {
 
     func metrics(_ request: Request) -> Response {
         if let metricsToken {
-            let presented = request.headers[.authorization].flatMap { header -> Substring? in
-                header.hasPrefix("Bearer ") ? header.dropFirst("Bearer ".count) : nil
-            }
-            guard let presented, ConstantTime.equals(presented, metricsToken) else {
+            guard let presented = request.bearerToken, ConstantTime.equals(presented, metricsToken) else {
                 return (try? JSONResponse.make(.unauthorized, ErrorBody("unauthorized"))) ?? Response(status: .unauthorized)
             }
         }
@@ -64,12 +61,21 @@ public struct OperationsEndpoints<Context: RequestContext>: Sendable {
 
 /// JSON responses with the contract's encoding.
 public enum JSONResponse {
-    public static func make(_ status: HTTPResponse.Status, _ body: some Encodable) throws -> Response {
+    public static func make(_ status: HTTPResponse.Status, _ body: some Encodable, headers: HTTPFields = [:]) throws -> Response {
         let data = try ContractCoding.encode(body)
+        var headers = headers
+        headers[.contentType] = "application/json"
         return Response(
             status: status,
-            headers: [.contentType: "application/json"],
+            headers: headers,
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
         )
+    }
+}
+
+extension Request {
+    /// The token of an `Authorization: Bearer <token>` header.
+    public var bearerToken: Substring? {
+        headers[.authorization].flatMap { header in header.hasPrefix("Bearer ") ? header.dropFirst("Bearer ".count) : nil }
     }
 }

@@ -109,12 +109,12 @@ public struct ServiceRuntime: Sendable {
         return checks
     }
 
-    /// A router that already serves `/health` and `/metrics`.
-    public func makeRouter() -> Router<BasicRequestContext> {
+    /// A router that already serves `/health` (the common links plus `extraChecks`) and `/metrics`.
+    public func makeRouter(extraChecks: [HealthCheck] = []) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: MetricsMiddleware())
-        OperationsEndpoints(identity: identity, checks: healthChecks, registry: registry, metricsToken: metricsToken)
+        OperationsEndpoints(identity: identity, checks: healthChecks + extraChecks, registry: registry, metricsToken: metricsToken)
             .register(on: router)
         return router
     }

@@ -16,19 +16,18 @@ struct ServiceOperationsTests {
     func withGateway(
         extraEnvironment: [String: String] = [:],
         beforeStart: (MosquittoBroker) async throws -> Void = { _ in },
-        _ body: (GatewayProcess, MosquittoBroker, TestDatabase) async throws -> Void
+        _ body: (ServiceProcess, MosquittoBroker, TestDatabase) async throws -> Void
     ) async throws {
-        let acl = try String(contentsOf: Self.repository.appendingPathComponent("deploy/mosquitto/acl"), encoding: .utf8)
         try await TestDatabase.with { database in
             try await MosquittoBroker.with(
-                aclFile: "user test\ntopic readwrite #\n\n" + acl,
+                aclFile: try ServiceProcess.repositoryACL(),
                 extraUsers: ["api-gateway": Self.gatewayPassword, "leitstand-admin": Self.operatorPassword]
             ) { broker in
                 try await beforeStart(broker)
-                var environment = GatewayProcess.environment(broker: broker, databaseURL: database.url, port: try freeTCPPort())
+                var environment = ServiceProcess.gatewayEnvironment(broker: broker, databaseURL: database.url, port: try freeTCPPort())
                 environment["LEITSTAND_MQTT_URL"] = broker.url(user: "api-gateway", password: Self.gatewayPassword)
                 environment.merge(extraEnvironment) { $1 }
-                let gateway = try await GatewayProcess.start(environment: environment)
+                let gateway = try await ServiceProcess.startGateway(environment: environment)
                 do {
                     try await body(gateway, broker, database)
                 } catch {
@@ -41,7 +40,6 @@ struct ServiceOperationsTests {
         }
     }
 
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let gatewayPassword = randomSecret()
     static let operatorPassword = randomSecret()
 
@@ -69,7 +67,7 @@ struct ServiceOperationsTests {
             "LEITSTAND_JWT_SECRET": "too-short-jwt-secret",
             "LEITSTAND_LOG_FORMAT": "xml",
         ]
-        let gateway = try await GatewayProcess.start(environment: environment, waitUntilListening: false)
+        let gateway = try await ServiceProcess.startGateway(environment: environment, waitUntilListening: false)
         let code = try await gateway.process.waitForExit()
         let output = gateway.process.output
         await gateway.stop()
@@ -83,15 +81,15 @@ struct ServiceOperationsTests {
     @Test("without LEITSTAND_TOKEN the gateway starts only when ingest is disabled")
     func ingestTokenRequiredUnlessDisabled() async throws {
         try await MosquittoBroker.with { broker in
-            var environment = GatewayProcess.environment(broker: broker, databaseURL: "postgres://u:p@127.0.0.1:1/none", port: try freeTCPPort())
+            var environment = ServiceProcess.gatewayEnvironment(broker: broker, databaseURL: "postgres://u:p@127.0.0.1:1/none", port: try freeTCPPort())
             environment["LEITSTAND_TOKEN"] = nil
-            let refused = try await GatewayProcess.start(environment: environment, waitUntilListening: false)
+            let refused = try await ServiceProcess.startGateway(environment: environment, waitUntilListening: false)
             #expect(try await refused.process.waitForExit() == 78)
             #expect(refused.process.output.contains("LEITSTAND_TOKEN: is not set"))
             await refused.stop()
 
             environment["LEITSTAND_INGEST_ENABLED"] = "false"
-            let started = try await GatewayProcess.start(environment: environment)
+            let started = try await ServiceProcess.startGateway(environment: environment)
             #expect(started.process.isRunning)
             await started.stop()
         }
@@ -121,8 +119,8 @@ struct ServiceOperationsTests {
     func healthNamesTheDatabase() async throws {
         try await MosquittoBroker.with { broker in
             let closedPort = try freeTCPPort()
-            let environment = GatewayProcess.environment(broker: broker, databaseURL: "postgres://u:p@127.0.0.1:\(closedPort)/none", port: try freeTCPPort())
-            let gateway = try await GatewayProcess.start(environment: environment)
+            let environment = ServiceProcess.gatewayEnvironment(broker: broker, databaseURL: "postgres://u:p@127.0.0.1:\(closedPort)/none", port: try freeTCPPort())
+            let gateway = try await ServiceProcess.startGateway(environment: environment)
             defer { Task { await gateway.stop() } }
             try await waitUntil("broker link up") {
                 try await HTTPProbe.get("\(gateway.baseURL)/health").json()["checks"] as? [String: String] == ["broker": "up", "database": "down"]

@@ -1,0 +1,121 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MQTT
+import NIOCore
+import ServiceKit
+import Synchronization
+
+/// `POST /ingest/{domain}`: checks the token, the domain, the size and the JSON, gives every event an id, hands the
+/// events to the ingest-writer over MQTT and answers 200 only when the writer has replied that they are fsync'd.
+/// Anything else is a clear error; nothing waits without bound.
+final class IngestEndpoint: Sendable {
+    private let settings: GatewaySettings.IngestSettings
+    private let mqtt: MQTTClient
+    private let metrics = IngestRequestMetrics()
+    private let inFlight = Atomic<Int>(0)
+    private let logger: Logger
+    private static let authTokenHeader = HTTPField.Name("X-Auth-Token")!
+    private static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
+
+    init(settings: GatewaySettings.IngestSettings, mqtt: MQTTClient, logger: Logger) {
+        self.settings = settings
+        self.mqtt = mqtt
+        self.logger = logger
+    }
+
+    func register(on router: Router<some RequestContext>) {
+        router.post("ingest/:domain") { request, context in
+            await self.ingest(request, domain: context.parameters.get("domain") ?? "")
+        }
+    }
+
+    private func ingest(_ request: Request, domain: String) async -> Response {
+        do {
+            let batch = try await accept(request, domain: domain)
+            guard !batch.events.isEmpty else { return try JSONResponse.make(.ok, IngestStored(count: 0)) }
+            return try await store(batch, domain: domain)
+        } catch let refusal as IngestRefusal {
+            metrics.rejected(refusal.code)
+            return refusal.response
+        } catch {
+            logger.error("ingest failed unexpectedly", metadata: ["ingest.domain": "\(domain)", "error": "\(error)"])
+            return IngestRefusal(.internalServerError, "internal_error", "unexpected error").response
+        }
+    }
+
+    /// Everything the gateway checks before the writer sees the request, in the order a client fixes them.
+    private func accept(_ request: Request, domain: String) async throws(IngestRefusal) -> IngestBatch {
+        let presented = request.headers[Self.authTokenHeader].map { Substring($0) } ?? request.bearerToken
+        guard let presented, ConstantTime.equals(presented, settings.token) else {
+            throw IngestRefusal(.unauthorized, "unauthorized", "send the ingest token as Authorization: Bearer <token> or X-Auth-Token")
+        }
+        guard IngestDomain.isValid(domain) else {
+            throw IngestRefusal(.badRequest, "invalid_domain", "the domain must match ^[a-z0-9-]{1,64}$")
+        }
+        let key = request.headers[Self.idempotencyKeyHeader]
+        if let key, !IngestEventID.isValidKey(key) {
+            throw IngestRefusal(
+                .badRequest, "invalid_idempotency_key",
+                "Idempotency-Key must be 1–\(IngestEventID.maximumKeyLength) visible ASCII characters without \" or \\"
+            )
+        }
+        let tooLarge = IngestRefusal(.contentTooLarge, "payload_too_large", "the body is larger than \(settings.maximumBytes) bytes")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > settings.maximumBytes { throw tooLarge }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: settings.maximumBytes)
+        } catch {
+            throw tooLarge
+        }
+        let json: CompactJSON
+        do {
+            json = try CompactJSON(parsing: body.readableBytesView)
+        } catch {
+            throw IngestRefusal(.badRequest, "invalid_json", "the body is not one JSON value: \(error)")
+        }
+        let receivedAt = IngestTimestamp.format(Date())
+        let base = key ?? UUID().uuidString.lowercased()
+        guard json.isArrayOfObjects, let elements = json.arrayElements else {
+            return IngestBatch(receivedAt: receivedAt, events: [.init(id: base, json: json.bytes)])
+        }
+        let events = elements.enumerated().map { index, range in
+            IngestBatch.Event(id: IngestEventID.batchElement(base, index: index), json: Array(json.bytes[range]))
+        }
+        return IngestBatch(receivedAt: receivedAt, events: events)
+    }
+
+    private func store(_ batch: IngestBatch, domain: String) async throws -> Response {
+        guard inFlight.add(1, ordering: .relaxed).newValue <= settings.maximumInFlight else {
+            inFlight.subtract(1, ordering: .relaxed)
+            throw IngestRefusal.busy
+        }
+        defer { inFlight.subtract(1, ordering: .relaxed) }
+        let reply: IngestReply
+        do {
+            let message = try await mqtt.request(Topic.ingest(domain: domain), payload: try batch.encoded(), timeout: settings.timeout)
+            reply = try ContractCoding.decode(IngestReply.self, from: message.payload)
+        } catch {
+            logger.warning("no durable acknowledgement from the ingest-writer", metadata: [
+                "ingest.domain": "\(domain)", "ingest.firstId": "\(batch.events[0].id)", "error": "\(error)",
+            ])
+            throw IngestRefusal.writerUnavailable
+        }
+        if let stored = reply.stored, reply.error == nil {
+            metrics.stored(events: stored)
+            return try JSONResponse.make(.ok, IngestStored(count: stored))
+        }
+        switch reply.error {
+        case "writer_busy":
+            throw IngestRefusal.busy
+        default:
+            logger.error("the ingest-writer refused a batch", metadata: [
+                "ingest.domain": "\(domain)", "ingest.firstId": "\(batch.events[0].id)", "error": "\(reply.error ?? "-")",
+                "message": "\(reply.message ?? "-")",
+            ])
+            throw IngestRefusal.writerUnavailable
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Contracts
+import Foundation
+
+/// One day file `{DATA_DIR}/{domain}/{YYYY-MM-DD}.jsonl`, open for appending.
+///
+/// Several writers may share a data directory (shared subscription): every append happens under an exclusive
+/// `flock` of the file, and before it appends, a writer reads what others appended since its last look (their ids
+/// go into its dedupe index) and cuts off a torn last line. So lines never interleave, and an id written by one
+/// writer is a duplicate for all of them.
+///
+/// Not thread-safe: a ``DomainFiles`` owns its files and uses them from one flush at a time.
+final class DayFile {
+    let path: String
+    let day: String
+    private let descriptor: Int32
+    private let identity: (device: UInt64, inode: UInt64)
+    /// Everything before this offset has been read (its ids indexed) or written by us; always a line boundary.
+    private(set) var indexedSize: Int64 = 0
+    /// A new file is durable only once its directory entry is: the directory is synced after the first append.
+    private var directoryToSync: String?
+
+    private init(path: String, day: String, descriptor: Int32, identity: (UInt64, UInt64), directoryToSync: String?) {
+        self.path = path
+        self.day = day
+        self.descriptor = descriptor
+        self.identity = identity
+        self.directoryToSync = directoryToSync
+    }
+
+    deinit { close(descriptor) }
+
+    /// Opens the file, creating it when `create` is set; nil when it does not exist and is not to be created.
+    static func open(directory: String, day: String, create: Bool) throws(IngestIOError) -> DayFile? {
+        let path = "\(directory)/\(day).jsonl"
+        var created = false
+        var descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CLOEXEC)
+        if descriptor < 0 && errno == ENOENT {
+            guard create else { return nil }
+            descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            created = descriptor >= 0
+            // Another writer created it in between: open theirs.
+            if descriptor < 0 && errno == EEXIST { descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CLOEXEC) }
+        }
+        guard descriptor >= 0 else { throw IngestIOError("open", path) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            let error = IngestIOError("stat", path)
+            close(descriptor)
+            throw error
+        }
+        return DayFile(
+            path: path,
+            day: day,
+            descriptor: descriptor,
+            identity: (UInt64(status.st_dev), UInt64(status.st_ino)),
+            directoryToSync: created ? directory : nil
+        )
+    }
+
+    /// False when the path no longer names this file (an operator moved, rotated or restored it): appending to
+    /// the old inode would write where nobody looks, so the caller opens the path again.
+    var isStillAtPath: Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && UInt64(status.st_dev) == identity.device && UInt64(status.st_ino) == identity.inode
+    }
+
+    /// Runs `body` holding the file's exclusive lock (waiting for another writer's append to finish).
+    func withLock<Result>(_ body: () throws(IngestIOError) -> Result) throws(IngestIOError) -> Result {
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw IngestIOError("lock", path) }
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        return try body()
+    }
+
+    /// Reads the lines appended since the last look and hands each line's id to `visit`. A partial last line can
+    /// only be torn (appends happen whole, under the lock, which the caller holds): it is cut off and its length
+    /// returned, after a sync, so that the next append starts on a line of its own.
+    func catchUp(_ visit: (Substring) -> Void) throws(IngestIOError) -> Int {
+        let size = try currentSize()
+        guard size > indexedSize else {
+            if size < indexedSize { indexedSize = size }  // truncated by someone else: nothing to read
+            return 0
+        }
+        var offset = indexedSize
+        var pending: [UInt8] = []
+        let chunkSize = 1 << 20
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
+        while offset + Int64(pending.count) < size {
+            let readAt = offset + Int64(pending.count)
+            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, min(chunkSize, Int(size - readAt)), off_t(readAt)) }
+            guard count > 0 else {
+                if count < 0 && errno == EINTR { continue }
+                throw IngestIOError("read", path)
+            }
+            pending.append(contentsOf: chunk[0..<count])
+            var lineStart = 0
+            while let newline = pending[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
+                if let id = IngestRecord.id(ofLine: pending[lineStart..<newline]) { visit(id) }
+                lineStart = newline + 1
+            }
+            offset += Int64(lineStart)
+            pending.removeFirst(lineStart)
+        }
+        indexedSize = offset
+        guard !pending.isEmpty else { return 0 }
+        try truncate(to: offset)
+        return pending.count
+    }
+
+    /// Appends whole lines and syncs them (and, for a new file, its directory). On any failure the file is cut
+    /// back to where it was, so that no partial line stays and nothing unsynced is reported as written.
+    func append(_ lines: [UInt8]) throws(IngestIOError) -> Duration {
+        guard !lines.isEmpty else { return .zero }
+        do throws(IngestIOError) {
+            let failure = lines.withUnsafeBytes { buffer -> Int32? in
+                var written = 0
+                while written < buffer.count {
+                    let count = write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+                    if count < 0 {
+                        if errno == EINTR { continue }
+                        return errno
+                    }
+                    written += count
+                }
+                return nil
+            }
+            if let failure { throw IngestIOError("write", path, code: failure) }
+            let started = ContinuousClock.now
+            guard fdatasync(descriptor) == 0 else { throw IngestIOError("fdatasync", path) }
+            if let directory = directoryToSync {
+                try Self.syncDirectory(directory)
+                directoryToSync = nil
+            }
+            indexedSize += Int64(lines.count)
+            return ContinuousClock.now - started
+        } catch {
+            try? truncate(to: indexedSize)
+            throw error
+        }
+    }
+
+    private func currentSize() throws(IngestIOError) -> Int64 {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw IngestIOError("stat", path) }
+        return Int64(status.st_size)
+    }
+
+    private func truncate(to size: Int64) throws(IngestIOError) {
+        guard ftruncate(descriptor, off_t(size)) == 0 else { throw IngestIOError("truncate", path) }
+        guard fdatasync(descriptor) == 0 else { throw IngestIOError("fdatasync", path) }
+    }
+
+    static func syncDirectory(_ path: String) throws(IngestIOError) {
+        let descriptor = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw IngestIOError("open", path) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw IngestIOError("fsync", path) }
+    }
+
+    /// Cuts a torn last line off a file that is not open (start-up check of every day file). Reads backwards
+    /// from the end only as far as the last line feed. Returns the number of bytes cut off.
+    static func repairTornTail(path: String) throws(IngestIOError) -> Int {
+        let descriptor = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { throw IngestIOError("open", path) }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw IngestIOError("lock", path) }
+        }
+        defer { flock(descriptor, LOCK_UN) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw IngestIOError("stat", path) }
+        let size = Int64(status.st_size)
+        var end = size
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while end > 0 {
+            let start = max(0, end - Int64(buffer.count))
+            let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, Int(end - start), off_t(start)) }
+            guard count == Int(end - start) else { throw IngestIOError("read", path) }
+            if let newline = buffer[0..<count].lastIndex(of: UInt8(ascii: "\n")) {
+                end = start + Int64(newline) + 1
+                break
+            }
+            end = start
+        }
+        guard end < size else { return 0 }
+        guard ftruncate(descriptor, off_t(end)) == 0 else { throw IngestIOError("truncate", path) }
+        guard fdatasync(descriptor) == 0 else { throw IngestIOError("fdatasync", path) }
+        return Int(size - end)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// The ids already on disk for one domain, by day file. An id counts as written if it is in the day file it would
+/// go to or in the day before, so the dedupe window is at least 24 hours (the current and the previous UTC day)
+/// and never longer than 48. It is rebuilt from the files, so it is exactly as durable as the events themselves.
+struct DedupeIndex {
+    private var days: [String: Set<EventFingerprint>] = [:]
+
+    func contains(_ fingerprint: EventFingerprint, forDay day: String) -> Bool {
+        days[day]?.contains(fingerprint) == true || days[Self.previous(day)]?.contains(fingerprint) == true
+    }
+
+    mutating func insert(_ fingerprint: EventFingerprint, day: String) {
+        days[day, default: []].insert(fingerprint)
+    }
+
+    mutating func insert(contentsOf fingerprints: some Sequence<EventFingerprint>, day: String) {
+        days[day, default: []].formUnion(fingerprints)
+    }
+
+    /// Forgets the days before the window of `newestDay`.
+    mutating func forget(before newestDay: String) {
+        let oldest = Self.previous(newestDay)
+        days = days.filter { $0.key >= oldest }
+    }
+
+    var count: Int { days.values.reduce(0) { $0 + $1.count } }
+
+    /// `YYYY-MM-DD` of the day before (a day name as ``IngestTimestamp`` checked it).
+    static func previous(_ day: String) -> String {
+        let parts = day.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3 else { return day }
+        var (year, month, dayOfMonth) = (parts[0], parts[1], parts[2] - 1)
+        if dayOfMonth == 0 {
+            month -= 1
+            if month == 0 {
+                month = 12
+                year -= 1
+            }
+            let isLeapYear = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+            dayOfMonth = [31, isLeapYear ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        }
+        return String(format: "%04d-%02d-%02d", year, month, dayOfMonth)
+    }
+}

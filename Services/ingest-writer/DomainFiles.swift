@@ -1,0 +1,135 @@
+import Contracts
+import Foundation
+import Logging
+
+/// The open day files and the dedupe index of one domain. Used by one flush at a time (``DomainJournal``).
+final class DomainFiles {
+    let domain: String
+    let directory: String
+    private let dataDirectory: String
+    private var directoryExists = false
+    private var files: [String: DayFile] = [:]
+    private var index = DedupeIndex()
+    /// The newest day written to: the window is kept relative to it, also when a late event for an older day comes.
+    private var newestDay = ""
+    private let metrics: WriterMetrics
+    private let logger: Logger
+
+    init(domain: String, dataDirectory: String, metrics: WriterMetrics, logger: Logger) {
+        self.domain = domain
+        self.dataDirectory = dataDirectory
+        self.directory = "\(dataDirectory)/\(domain)"
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Reads the ids of `day` and the day before into the dedupe index (at start-up, before any event arrives).
+    func load(day: String) throws(IngestIOError) {
+        for name in [DedupeIndex.previous(day), day] {
+            guard let file = try file(for: name, create: false) else { continue }
+            try file.withLock { () throws(IngestIOError) in try catchUp(file) }
+        }
+    }
+
+    var indexedIDs: Int { index.count }
+
+    /// Writes the batches (one group commit) and answers each. A batch's events all go to the day file of its
+    /// `receivedAt`; an event whose id is already on disk in the window, or earlier in this group, is a duplicate.
+    func write(_ batches: [IngestBatch]) -> [IngestReply] {
+        var replies = [IngestReply?](repeating: nil, count: batches.count)
+        let byDay = Dictionary(grouping: batches.indices) { String(IngestTimestamp.day(of: batches[$0].receivedAt) ?? "") }
+        for (day, members) in byDay.sorted(by: { $0.key < $1.key }) {
+            do {
+                let outcome = try write(members.map { batches[$0] }, day: day)
+                for (member, reply) in zip(members, outcome) { replies[member] = reply }
+            } catch {
+                logger.error("ingest write failed", metadata: ["ingest.domain": "\(domain)", "ingest.day": "\(day)", "error": "\(error)"])
+                let events = members.reduce(0) { $0 + batches[$1].events.count }
+                metrics.rejected("write_failed", events: events)
+                for member in members {
+                    replies[member] = .refused("write_failed", message: "the events could not be written durably", retryAfterSeconds: 5)
+                }
+            }
+        }
+        if let newest = byDay.keys.max(), newest > newestDay {
+            newestDay = newest
+            forget(before: newest)
+        }
+        return replies.map { $0 ?? .refused("write_failed", message: "not written") }
+    }
+
+    private func write(_ batches: [IngestBatch], day: String) throws(IngestIOError) -> [IngestReply] {
+        try createDirectoryIfNeeded()
+        if let previous = try file(for: DedupeIndex.previous(day), create: false) {
+            try previous.withLock { () throws(IngestIOError) in try catchUp(previous) }
+        }
+        guard let file = try file(for: day, create: true) else { return [] }
+        return try file.withLock { () throws(IngestIOError) -> [IngestReply] in
+            try catchUp(file)
+            var lines: [UInt8] = []
+            var written: [EventFingerprint] = []
+            var inGroup = Set<EventFingerprint>()
+            var replies: [IngestReply] = []
+            for batch in batches {
+                var duplicates = 0
+                for event in batch.events {
+                    let fingerprint = EventFingerprint(id: event.id)
+                    guard !index.contains(fingerprint, forDay: day), inGroup.insert(fingerprint).inserted else {
+                        duplicates += 1
+                        continue
+                    }
+                    IngestRecord.append(id: event.id, receivedAt: batch.receivedAt, domain: domain, json: event.json, to: &lines)
+                    written.append(fingerprint)
+                }
+                replies.append(.stored(batch.events.count, duplicates: duplicates))
+            }
+            let syncDuration = try file.append(lines)
+            index.insert(contentsOf: written, day: day)
+            metrics.groupWritten(
+                events: written.count,
+                bytes: lines.count,
+                duplicates: batches.reduce(0) { $0 + $1.events.count } - written.count,
+                sync: syncDuration
+            )
+            return replies
+        }
+    }
+
+    /// Indexes what was appended since the last look, and counts a torn line it had to cut off.
+    private func catchUp(_ file: DayFile) throws(IngestIOError) {
+        let day = file.day
+        let torn = try file.catchUp { id in index.insert(EventFingerprint(id: id), day: day) }
+        if torn > 0 {
+            metrics.tornLineRepaired()
+            logger.warning("cut off a torn last line", metadata: ["ingest.file": "\(file.path)", "ingest.bytes": "\(torn)"])
+        }
+    }
+
+    /// A new domain folder is durable only once the data directory's entry for it is synced.
+    private func createDirectoryIfNeeded() throws(IngestIOError) {
+        guard !directoryExists else { return }
+        if mkdir(directory, 0o750) == 0 {
+            try DayFile.syncDirectory(dataDirectory)
+        } else if errno != EEXIST {
+            throw IngestIOError("mkdir", directory)
+        }
+        directoryExists = true
+    }
+
+    /// The open file of a day, opened (again, if the path now names another file) when needed.
+    private func file(for day: String, create: Bool) throws(IngestIOError) -> DayFile? {
+        if let file = files[day], file.isStillAtPath { return file }
+        guard let file = try DayFile.open(directory: directory, day: day, create: create) else { return nil }
+        if files[day] != nil {
+            logger.warning("day file was replaced; reading it again", metadata: ["ingest.file": "\(file.path)"])
+        }
+        files[day] = file
+        return file
+    }
+
+    private func forget(before newestDay: String) {
+        let oldest = DedupeIndex.previous(newestDay)
+        files = files.filter { $0.key >= oldest }
+        index.forget(before: newestDay)
+    }
+}

@@ -1,0 +1,20 @@
+/// 128 bits standing for one event id in the dedupe index: far smaller than the id itself, and two ids share a
+/// fingerprint with a probability of about 2⁻¹²⁸ per pair. Two SipHash runs with this process's random seed; the
+/// index is rebuilt from the day files at every start, so the seed need not outlive the process.
+struct EventFingerprint: Hashable, Sendable {
+    private let high: UInt64
+    private let low: UInt64
+
+    init(id: some StringProtocol) {
+        var first = Hasher()
+        first.combine(0x5A as UInt8)
+        var second = Hasher()
+        second.combine(0xA5 as UInt8)
+        for byte in id.utf8 {
+            first.combine(byte)
+            second.combine(byte)
+        }
+        high = UInt64(bitPattern: Int64(first.finalize()))
+        low = UInt64(bitPattern: Int64(second.finalize()))
+    }
+}

@@ -1,0 +1,57 @@
+import Contracts
+import Foundation
+import Logging
+import MQTT
+import ServiceLifecycle
+
+/// Takes batches from `leitstand/ingest/+` (as one member of the shared subscription `$share/ingest-writer/…`, so
+/// that several writers split the stream), writes them, and replies on each request's response topic only after
+/// the events are on disk. On SIGTERM it stops taking messages, lets the writes under way finish and answers them.
+struct IngestConsumer: Service {
+    static let filter = "$share/ingest-writer/\(Topic.allIngest)"
+
+    let mqtt: MQTTClient
+    let journal: IngestJournal
+    let metrics: WriterMetrics
+    let logger: Logger
+
+    func run() async throws {
+        try await journal.open()
+        let subscription = try await mqtt.subscribe(Self.filter, qos: .atLeastOnce)
+        await withDiscardingTaskGroup { group in
+            for await message in subscription.cancelOnGracefulShutdown() {
+                group.addTask { await handle(message) }
+            }
+        }
+        logger.info("ingest stopped taking events; writes under way are answered")
+    }
+
+    private func handle(_ message: MQTTMessage) async {
+        let reply: IngestReply
+        let domain = message.topic.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+        if !IngestDomain.isValid(domain) {
+            metrics.rejected("invalid_domain")
+            logger.error("ingest message on a topic with an invalid domain", metadata: ["mqtt.topic": "\(message.topic)"])
+            reply = .refused("invalid_domain", message: "the domain must match ^[a-z0-9-]{1,64}$")
+        } else {
+            do {
+                let batch = try IngestBatch(decoding: message.payload)
+                reply = await journal.append(batch, domain: domain)
+                logger.debug("ingest batch answered", metadata: [
+                    "ingest.domain": "\(domain)", "ingest.events": "\(batch.events.count)",
+                    "ingest.firstId": "\(batch.events.first?.id ?? "-")", "ingest.error": "\(reply.error ?? "-")",
+                ])
+            } catch {
+                metrics.rejected("invalid_batch")
+                logger.error("malformed ingest message dropped", metadata: ["ingest.domain": "\(domain)", "error": "\(error)"])
+                reply = .refused("invalid_batch", message: "\(error)")
+            }
+        }
+        do {
+            try await mqtt.reply(to: message, payload: try ContractCoding.encode(reply))
+        } catch {
+            // The events are on disk; the gateway answers 503 and the client's retry is found as a duplicate.
+            logger.warning("could not reply to an ingest request", metadata: ["ingest.domain": "\(domain)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Contracts
+import Foundation
+import Logging
+import NIOPosix
+import Testing
+
+@testable import ingest_writer
+
+/// The writer's file handling, against real files in a temporary folder.
+@Suite("ingest-writer day files")
+struct DomainFilesTests {
+    private let dataDirectory: URL
+
+    init() throws {
+        dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("writer-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+    }
+
+    private func files(_ domain: String = "sensors") -> DomainFiles {
+        DomainFiles(domain: domain, dataDirectory: dataDirectory.path, metrics: WriterMetrics(), logger: Logger(label: "test"))
+    }
+
+    private func batch(_ ids: [String], at receivedAt: String = "2026-11-23T10:00:00.000Z") -> IngestBatch {
+        IngestBatch(receivedAt: receivedAt, events: ids.map { .init(id: $0, json: Array(#"{"id":"\#($0)"}"#.utf8)) })
+    }
+
+    private func lines(_ day: String, domain: String = "sensors") throws -> [String] {
+        let text = try String(contentsOf: dataDirectory.appendingPathComponent("\(domain)/\(day).jsonl"), encoding: .utf8)
+        return text.split(separator: "\n").map { String(IngestRecord.id(ofLine: Array($0.utf8)) ?? "<not a record>") }
+    }
+
+    @Test("a group commit answers each batch, and duplicates within the group and across groups are not written")
+    func groupCommitAndDedupe() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let files = files()
+        let replies = files.write([batch(["a", "b"]), batch(["b", "c"])])
+        #expect(replies == [.stored(2, duplicates: 0), .stored(2, duplicates: 1)])
+        #expect(files.write([batch(["a", "d"])]) == [.stored(2, duplicates: 1)])
+        #expect(try lines("2026-11-23") == ["a", "b", "c", "d"])
+    }
+
+    @Test("the dedupe window is the event's day and the day before; older days are forgotten")
+    func dedupeWindow() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let files = files()
+        _ = files.write([batch(["x"], at: "2026-02-28T23:59:59.999Z")])
+        // The next day: still a duplicate.
+        #expect(files.write([batch(["x"], at: "2026-03-01T00:00:00.001Z")]) == [.stored(1, duplicates: 1)])
+        // Two days later: outside the window, written again.
+        #expect(files.write([batch(["x"], at: "2026-03-02T00:00:00.001Z")]) == [.stored(1, duplicates: 0)])
+        #expect(try lines("2026-02-28") == ["x"])
+        #expect(try lines("2026-03-02") == ["x"])
+    }
+
+    @Test("a restarted writer finds the ids of today and yesterday on disk")
+    func indexRebuiltFromFiles() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        _ = files().write([batch(["y1"], at: "2026-11-22T08:00:00.000Z"), batch(["t1"], at: "2026-11-23T08:00:00.000Z")])
+        let restarted = files()
+        try restarted.load(day: "2026-11-23")
+        #expect(restarted.indexedIDs == 2)
+        #expect(restarted.write([batch(["y1", "t1", "t2"], at: "2026-11-23T09:00:00.000Z")]) == [.stored(3, duplicates: 2)])
+    }
+
+    @Test("a torn line left by another writer is cut off before appending")
+    func tornLineWhileRunning() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let files = files()
+        _ = files.write([batch(["a"])])
+        let path = dataDirectory.appendingPathComponent("sensors/2026-11-23.jsonl")
+        let handle = try FileHandle(forWritingTo: path)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"id":"half","receivedAt":"2026-11-"#.utf8))
+        try handle.close()
+        _ = files.write([batch(["b"])])
+        #expect(try lines("2026-11-23") == ["a", "b"])
+    }
+
+    @Test("lines appended by another writer are read, and their ids are duplicates here")
+    func anotherWritersLines() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let mine = files()
+        let theirs = files()
+        _ = mine.write([batch(["a"])])
+        _ = theirs.write([batch(["b"])])
+        #expect(mine.write([batch(["b", "c"])]) == [.stored(2, duplicates: 1)])
+        #expect(try lines("2026-11-23") == ["a", "b", "c"])
+    }
+
+    @Test("a day file moved away by an operator is created again at its path, not written to where nobody looks")
+    func movedFile() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let files = files()
+        _ = files.write([batch(["a"])])
+        let path = dataDirectory.appendingPathComponent("sensors/2026-11-23.jsonl")
+        try FileManager.default.moveItem(at: path, to: dataDirectory.appendingPathComponent("sensors/2026-11-23.jsonl.1"))
+        #expect(files.write([batch(["a", "b"])]) == [.stored(2, duplicates: 1)])
+        #expect(try lines("2026-11-23") == ["b"])
+    }
+
+    @Test("repairing a file that is not open cuts exactly the partial last line")
+    func repairTornTail() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let path = dataDirectory.appendingPathComponent("f.jsonl").path
+        try Data("one\ntwo\nthr".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try DayFile.repairTornTail(path: path) == 3)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "one\ntwo\n")
+        #expect(try DayFile.repairTornTail(path: path) == 0)
+        let big = String(repeating: "x", count: 200_000)
+        try Data(big.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try DayFile.repairTornTail(path: path) == 200_000)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
+    }
+
+    @Test("the day before, across months, years and leap days")
+    func previousDay() {
+        #expect(DedupeIndex.previous("2026-11-23") == "2026-11-22")
+        #expect(DedupeIndex.previous("2026-03-01") == "2026-02-28")
+        #expect(DedupeIndex.previous("2024-03-01") == "2024-02-29")
+        #expect(DedupeIndex.previous("2000-03-01") == "2000-02-29")
+        #expect(DedupeIndex.previous("2100-03-01") == "2100-02-28")
+        #expect(DedupeIndex.previous("2027-01-01") == "2026-12-31")
+        #expect(DedupeIndex.previous("2026-05-01") == "2026-04-30")
+    }
+
+    @Test("past the bound on events waiting for the disk, the writer answers writer_busy at once")
+    func pendingBound() async throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let journal = IngestJournal(
+            dataDirectory: dataDirectory.path, maximumPendingEvents: 3, pool: pool, metrics: WriterMetrics(), logger: Logger(label: "test")
+        )
+        // The only I/O thread is held, so whatever is accepted waits for the disk.
+        let release = DispatchSemaphore(value: 0)
+        pool.submit { _ in release.wait() }
+        let first = Task { await journal.append(batch(["a", "b"]), domain: "sensors") }
+        try await Task.sleep(for: .milliseconds(200))
+        let refused = await journal.append(batch(["c", "d"]), domain: "sensors")
+        #expect(refused.error == "writer_busy" && refused.retryAfterSeconds == 1)
+        release.signal()
+        #expect(await first.value == .stored(2, duplicates: 0))
+        // Alone, a batch larger than the bound still goes through.
+        #expect(await journal.append(batch(["e", "f", "g", "h"]), domain: "sensors") == .stored(4, duplicates: 0))
+        try await pool.shutdownGracefully()
+    }
+}
