@@ -37,8 +37,9 @@ final class DomainFiles {
     /// `receivedAt`; an event whose id is already on disk in the window, or earlier in this group, is a duplicate.
     func write(_ batches: [IngestBatch]) -> [IngestReply] {
         var replies = [IngestReply?](repeating: nil, count: batches.count)
-        let byDay = Dictionary(grouping: batches.indices) { String(IngestTimestamp.day(of: batches[$0].receivedAt) ?? "") }
-        for (day, members) in byDay.sorted(by: { $0.key < $1.key }) {
+        // `IngestBatch(decoding:)` has checked every receivedAt, so every batch has a day.
+        let byDay = Dictionary(grouping: batches.indices) { IngestTimestamp.day(of: batches[$0].receivedAt).map(String.init) ?? "invalid" }
+        for (day, members) in byDay.sorted(by: { $0.key < $1.key }) where day != "invalid" {
             do {
                 let outcome = try write(members.map { batches[$0] }, day: day)
                 for (member, reply) in zip(members, outcome) { replies[member] = reply }
@@ -51,11 +52,11 @@ final class DomainFiles {
                 }
             }
         }
-        if let newest = byDay.keys.max(), newest > newestDay {
+        if let newest = byDay.keys.filter({ $0 != "invalid" }).max(), newest > newestDay {
             newestDay = newest
             forget(before: newest)
         }
-        return replies.map { $0 ?? .refused("write_failed", message: "not written") }
+        return replies.map { $0 ?? .refused("invalid_batch", message: "receivedAt is not an ISO 8601 UTC time with milliseconds") }
     }
 
     private func write(_ batches: [IngestBatch], day: String) throws(IngestIOError) -> [IngestReply] {

@@ -68,7 +68,15 @@ public struct ServiceRuntime: Sendable {
         var logger = Logger(label: identity.name)
         logger[metadataKey: "service"] = "\(identity.name)"
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var metricsFactory = PrometheusMetricsFactory(registry: registry)
+        // Round trips here take fractions of a millisecond and an fsync a few: the default buckets start at 5 ms.
+        metricsFactory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .seconds(2.5), .seconds(5), .seconds(10),
+        ]
+        metricsFactory.defaultValueHistogramBuckets = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000]
+        MetricsSystem.bootstrap(metricsFactory)
 
         mqttConfiguration.session = session
         mqttConfiguration.responseTopic = Topic.replies(clientID: clientID)
