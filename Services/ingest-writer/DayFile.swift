@@ -73,39 +73,48 @@ final class DayFile {
         return try body()
     }
 
-    /// Reads the lines appended since the last look and hands each line's id to `visit`. A partial last line can
-    /// only be torn (appends happen whole, under the lock, which the caller holds): it is cut off and its length
-    /// returned, after a sync, so that the next append starts on a line of its own.
-    func catchUp(_ visit: (Substring) -> Void) throws(IngestIOError) -> Int {
+    /// Reads the lines appended since the last look and hands each line's id (its bytes) to `visit`. A partial
+    /// last line can only be torn (appends happen whole, under the lock, which the caller holds): it is cut off and
+    /// its length returned, after a sync, so that the next append starts on a line of its own.
+    func catchUp(_ visit: (UnsafeRawBufferPointer) -> Void) throws(IngestIOError) -> Int {
         let size = try currentSize()
         guard size > indexedSize else {
             if size < indexedSize { indexedSize = size }  // truncated by someone else: nothing to read
             return 0
         }
-        var offset = indexedSize
-        var pending: [UInt8] = []
-        let chunkSize = 1 << 20
-        var chunk = [UInt8](repeating: 0, count: chunkSize)
-        while offset + Int64(pending.count) < size {
-            let readAt = offset + Int64(pending.count)
-            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, min(chunkSize, Int(size - readAt)), off_t(readAt)) }
+        var offset = indexedSize  // where the buffer's first byte is in the file
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var filled = 0
+        while offset + Int64(filled) < size {
+            if filled == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }  // a line longer than the buffer
+            let readAt = offset + Int64(filled)
+            let wanted = min(buffer.count - filled, Int(size - readAt))
+            let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + filled, wanted, off_t(readAt)) }
             guard count > 0 else {
                 if count < 0 && errno == EINTR { continue }
                 throw IngestIOError("read", path)
             }
-            pending.append(contentsOf: chunk[0..<count])
-            var lineStart = 0
-            while let newline = pending[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
-                if let id = IngestRecord.id(ofLine: pending[lineStart..<newline]) { visit(id) }
-                lineStart = newline + 1
+            filled += count
+            let consumed = buffer.withUnsafeBytes { bytes -> Int in
+                var lineStart = 0
+                while lineStart < filled, let found = memchr(bytes.baseAddress! + lineStart, 0x0A, filled - lineStart) {
+                    let lineEnd = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
+                    if let id = IngestRecord.idBytes(ofLine: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])) { visit(id) }
+                    lineStart = lineEnd + 1
+                }
+                return lineStart
             }
-            offset += Int64(lineStart)
-            pending.removeFirst(lineStart)
+            guard consumed > 0 else { continue }
+            buffer.withUnsafeMutableBytes { bytes in
+                _ = memmove(bytes.baseAddress!, bytes.baseAddress! + consumed, filled - consumed)
+            }
+            filled -= consumed
+            offset += Int64(consumed)
         }
         indexedSize = offset
-        guard !pending.isEmpty else { return 0 }
+        guard filled > 0 else { return 0 }
         try truncate(to: offset)
-        return pending.count
+        return filled
     }
 
     /// Appends whole lines and syncs them (and, for a new file, its directory). On any failure the file is cut
@@ -138,6 +147,11 @@ final class DayFile {
             try? truncate(to: indexedSize)
             throw error
         }
+    }
+
+    /// Bytes appended since the last look (by another writer, or before this writer started).
+    var unreadBytes: Int64 {
+        get throws(IngestIOError) { try currentSize() - indexedSize }
     }
 
     private func currentSize() throws(IngestIOError) -> Int64 {

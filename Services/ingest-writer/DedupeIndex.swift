@@ -6,8 +6,15 @@ import Foundation
 struct DedupeIndex {
     private var days: [String: Set<EventFingerprint>] = [:]
 
-    func contains(_ fingerprint: EventFingerprint, forDay day: String) -> Bool {
-        days[day]?.contains(fingerprint) == true || days[Self.previous(day)]?.contains(fingerprint) == true
+    /// Whether the id is on disk in the window of `day` (`previousDay` is `previous(day)`, worked out once per group).
+    func contains(_ fingerprint: EventFingerprint, day: String, previousDay: String) -> Bool {
+        days[day]?.contains(fingerprint) == true || days[previousDay]?.contains(fingerprint) == true
+    }
+
+    /// Makes room for about `count` more ids of `day` at once, instead of rehashing millions of ids several times
+    /// while a day file is read.
+    mutating func reserve(_ count: Int, day: String) {
+        days[day, default: []].reserveCapacity((days[day]?.count ?? 0) + count)
     }
 
     mutating func insert(_ fingerprint: EventFingerprint, day: String) {

@@ -7,7 +7,8 @@ import Synchronization
 /// blocks for milliseconds); different domains write, and sync, at the same time on different threads.
 final class DomainJournal: Sendable {
     private struct Waiting {
-        var batch: IngestBatch
+        /// The batches of one message (one or more requests the gateway coalesced), answered together.
+        var batches: [IngestBatch]
         var continuation: CheckedContinuation<IngestReply, Never>
     }
 
@@ -28,16 +29,23 @@ final class DomainJournal: Sendable {
         self.pool = pool
     }
 
-    /// Returns once the batch's events are on disk (or the write failed); never throws, the reply says.
-    func append(_ batch: IngestBatch) async -> IngestReply {
+    /// Returns once the batches' events are on disk (or a write failed); never throws, the reply says.
+    func append(_ batches: [IngestBatch]) async -> IngestReply {
         await withCheckedContinuation { continuation in
             let startsWriting = queue.withLock { queue in
-                queue.waiting.append(Waiting(batch: batch, continuation: continuation))
+                queue.waiting.append(Waiting(batches: batches, continuation: continuation))
                 defer { queue.isWriting = true }
                 return !queue.isWriting
             }
             if startsWriting { pool.submit { _ in self.writeUntilDrained() } }
         }
+    }
+
+    /// One answer for a message: stored if every batch was, else the first refusal (the gateway fails the whole
+    /// message; the retries of what was written are found as duplicates).
+    private static func combine(_ replies: ArraySlice<IngestReply>) -> IngestReply {
+        if let refusal = replies.first(where: { $0.error != nil }) { return refusal }
+        return .stored(replies.reduce(0) { $0 + ($1.stored ?? 0) }, duplicates: replies.reduce(0) { $0 + ($1.duplicates ?? 0) })
     }
 
     /// Runs in the thread pool: writes groups until nothing waits.
@@ -49,8 +57,13 @@ final class DomainJournal: Sendable {
                 return queue.waiting
             }
             guard !group.isEmpty else { return }
-            let replies = files.withLock { $0.write(group.map(\.batch)) }
-            for (waiting, reply) in zip(group, replies) { waiting.continuation.resume(returning: reply) }
+            let replies = files.withLock { $0.write(group.flatMap(\.batches)) }
+            var next = replies.startIndex
+            for waiting in group {
+                let own = replies[next..<next + waiting.batches.count]
+                next += waiting.batches.count
+                waiting.continuation.resume(returning: Self.combine(own))
+            }
         }
     }
 }

@@ -5,15 +5,23 @@ struct EventFingerprint: Hashable, Sendable {
     private let high: UInt64
     private let low: UInt64
 
-    init(id: some StringProtocol) {
+    /// The fingerprint is already a hash: one word of it is enough for a set's buckets.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(low)
+    }
+
+    init(id: String) {
+        var id = id
+        self = id.withUTF8 { EventFingerprint(idBytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    init(idBytes: UnsafeRawBufferPointer) {
         var first = Hasher()
         first.combine(0x5A as UInt8)
+        first.combine(bytes: idBytes)
         var second = Hasher()
         second.combine(0xA5 as UInt8)
-        for byte in id.utf8 {
-            first.combine(byte)
-            second.combine(byte)
-        }
+        second.combine(bytes: idBytes)
         high = UInt64(bitPattern: Int64(first.finalize()))
         low = UInt64(bitPattern: Int64(second.finalize()))
     }

@@ -35,11 +35,11 @@ struct IngestConsumer: Service {
             reply = .refused("invalid_domain", message: "the domain must match ^[a-z0-9-]{1,64}$")
         } else {
             do {
-                let batch = try IngestBatch(decoding: message.payload)
-                reply = await journal.append(batch, domain: domain)
-                logger.debug("ingest batch answered", metadata: [
-                    "ingest.domain": "\(domain)", "ingest.events": "\(batch.events.count)",
-                    "ingest.firstId": "\(batch.events.first?.id ?? "-")", "ingest.error": "\(reply.error ?? "-")",
+                let batches = try IngestBatch.decodeAll(message.payload)
+                reply = await journal.append(batches, domain: domain)
+                logger.debug("ingest message answered", metadata: [
+                    "ingest.domain": "\(domain)", "ingest.requests": "\(batches.count)", "ingest.stored": "\(reply.stored ?? 0)",
+                    "ingest.firstId": "\(batches.first?.events.first?.id ?? "-")", "ingest.error": "\(reply.error ?? "-")",
                 ])
             } catch {
                 metrics.rejected("invalid_batch")
@@ -48,7 +48,7 @@ struct IngestConsumer: Service {
             }
         }
         do {
-            try await mqtt.reply(to: message, payload: try ContractCoding.encode(reply))
+            try mqtt.reply(to: message, payload: try ContractCoding.encode(reply))
         } catch {
             // The events are on disk; the gateway answers 503 and the client's retry is found as a duplicate.
             logger.warning("could not reply to an ingest request", metadata: ["ingest.domain": "\(domain)", "error": "\(error)"])

@@ -65,10 +65,10 @@ final class IngestJournal: Sendable {
         ])
     }
 
-    /// Writes the batch and answers only when its events are on disk; `writer_busy` at once when too many
-    /// events already wait for the disk.
-    func append(_ batch: IngestBatch, domain: String) async -> IngestReply {
-        let count = batch.events.count
+    /// Writes the batches (of one message) and answers only when their events are on disk; `writer_busy` at once
+    /// when too many events already wait for the disk.
+    func append(_ batches: [IngestBatch], domain: String) async -> IngestReply {
+        let count = batches.reduce(0) { $0 + $1.events.count }
         let before = pendingEvents.add(count, ordering: .relaxed).oldValue
         defer {
             let after = pendingEvents.subtract(count, ordering: .relaxed).newValue
@@ -80,7 +80,7 @@ final class IngestJournal: Sendable {
             return .refused("writer_busy", message: "too many events are waiting for the disk", retryAfterSeconds: 1)
         }
         metrics.pending(before + count)
-        return await journal(for: domain).append(batch)
+        return await journal(for: domain).append(batches)
     }
 
     private func journal(for domain: String) -> DomainJournal {

@@ -101,7 +101,7 @@ extension MQTTClient {
         state.withLock { state in
             if let responseTopic = configuration.responseTopic, message.topic == responseTopic {
                 // A reply whose request already timed out finds no waiter and is dropped.
-                if let correlation = message.correlationData, let waiter = state.requests.removeValue(forKey: correlation) {
+                if let correlation = message.correlationData, let waiter = state.requests.remove(correlation) {
                     resumptions.resume(waiter, with: .success(message))
                 }
                 return

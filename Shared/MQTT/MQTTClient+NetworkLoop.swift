@@ -51,9 +51,15 @@ extension MQTTClient {
             pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0),
             pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0),
         ]
-        // At most a second, so that keep-alive pings go out on time.
-        _ = poll(&descriptors, 2, 1000)
+        // At most a second, so that keep-alive pings go out on time, and no longer than the next request deadline.
+        var timeoutMs: Int32 = 1000
+        if let deadline = state.withLock({ $0.requests.nextDeadline }) {
+            let left = ContinuousClock.now.duration(to: deadline)
+            timeoutMs = left <= .zero ? 0 : min(timeoutMs, Int32(left.milliseconds) + 1)
+        }
+        _ = poll(&descriptors, 2, timeoutMs)
         wakeup.awake()
+        expireRequests()
         if descriptors[0].revents != 0 {
             let rc = mosquitto_loop_read(handle, 1)
             guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
@@ -63,6 +69,12 @@ extension MQTTClient {
             guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
         }
         return mosquitto_loop_misc(handle)
+    }
+
+    private func expireRequests() {
+        var resumptions = Resumptions()
+        state.withLock { $0.requests.expire(now: .now, &resumptions) }
+        resumptions.run()
     }
 
     private func openConnection() -> Int32 {
@@ -90,6 +102,8 @@ extension MQTTClient {
                 state.isConnected = false
                 // A SUBACK that never came: the route stays ungranted and is sent again on the next connect.
                 state.subscribes.resumeAll(with: .success(-1), &resumptions)
+                // Replies to a clean session's reply topic are lost with the connection: fail fast, do not wait.
+                state.requests.failAll(.notConnected, &resumptions)
             }
             return (state.isConnected, state.lifecycle != .running)
         }
@@ -115,8 +129,7 @@ extension MQTTClient {
         let exitWaiters = state.withLock { state in
             state.lifecycle = .stopped
             state.subscribes.resumeAll(with: .failure(MQTTError.shutDown), &resumptions)
-            for waiter in state.requests.values { resumptions.resume(waiter, with: .failure(MQTTError.shutDown)) }
-            state.requests.removeAll()
+            state.requests.failAll(.shutDown, &resumptions)
             for waiter in state.connectWaiters.values { resumptions.resume(waiter, with: .failure(MQTTError.shutDown)) }
             state.connectWaiters.removeAll()
             // Finishing a stream runs its termination handler, which takes the lock: it too waits until after.

@@ -25,50 +25,53 @@ extension MQTTClient {
             responseTopic: responseTopic,
             correlationData: correlation
         )
-        return try await withTimeout(timeout, operation: "request on \(topic)") {
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MQTTMessage, any Error>) in
-                    let failure = self.state.withLock { state -> (any Error)? in
-                        if Task.isCancelled { return CancellationError() }
-                        // Registered before the publish, so that even the fastest reply finds its waiter.
-                        state.requests[correlation] = continuation
-                        return nil
-                    }
-                    if let failure { return continuation.resume(throwing: failure) }
-                    do {
-                        // The reply itself is the acknowledgement, so the PUBACK is not awaited; it only ends the
-                        // wait early when it says that no reply can come.
-                        let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
-                        if let failure = self.publishAcknowledgements.withLock({
-                            $0.watch(requestMessageID: messageID, correlation: correlation, topic: topic)
-                        }) {
-                            self.failRequest(correlation, with: failure)
-                        }
-                    } catch {
-                        self.failRequest(correlation, with: error)
-                    }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MQTTMessage, any Error>) in
+                let failure = self.state.withLock { state -> (any Error)? in
+                    if Task.isCancelled { return CancellationError() }
+                    // Registered before the publish, so that even the fastest reply finds its waiter. The network
+                    // thread fails it at its deadline.
+                    state.requests.add(continuation, correlation: correlation, topic: topic, deadline: deadline)
+                    return nil
                 }
-            } onCancel: {
-                self.failRequest(correlation, with: CancellationError())
+                if let failure { return continuation.resume(throwing: failure) }
+                do {
+                    // The reply itself is the acknowledgement, so the PUBACK is not awaited; it only ends the
+                    // wait early when it says that no reply can come.
+                    let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
+                    if let failure = self.publishAcknowledgements.withLock({
+                        $0.watch(requestMessageID: messageID, correlation: correlation, topic: topic)
+                    }) {
+                        self.failRequest(correlation, with: failure)
+                    }
+                } catch {
+                    self.failRequest(correlation, with: error)
+                }
             }
+        } onCancel: {
+            self.failRequest(correlation, with: CancellationError())
         }
     }
 
     /// Ends a waiting request with `error` (if it still waits).
     func failRequest(_ correlation: Data, with error: any Error) {
-        state.withLock { $0.requests.removeValue(forKey: correlation) }?.resume(throwing: error)
+        state.withLock { $0.requests.remove(correlation) }?.resume(throwing: error)
     }
 
     /// Publishes `payload` as the reply to `request` (QoS 1, to its response topic, with its correlation data).
-    /// A request without a response topic gets no reply.
-    public func reply(to request: MQTTMessage, payload: Data) async throws {
+    /// Returns once the reply is queued: the requester's wait for it is the acknowledgement that counts, so the
+    /// PUBACK is not awaited (that saves a wake-up per reply). A request without a response topic gets no reply.
+    public func reply(to request: MQTTMessage, payload: Data) throws {
         guard let responseTopic = request.responseTopic else { return }
-        try await publish(
+        let messageID = try enqueuePublish(
             responseTopic,
             payload: payload,
             qos: .atLeastOnce,
+            retain: false,
             properties: MQTTPublishProperties(correlationData: request.correlationData)
         )
+        publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
     }
 
     /// The responder side: subscribes to `filter` and answers every request with what `handler` returns,
@@ -84,7 +87,7 @@ extension MQTTClient {
             for await request in subscription {
                 group.addTask {
                     do {
-                        try await self.reply(to: request, payload: try await handler(request))
+                        try self.reply(to: request, payload: try await handler(request))
                     } catch {
                         self.logger.error("MQTT request handler failed", metadata: ["mqtt.topic": "\(request.topic)", "error": "\(error)"])
                     }

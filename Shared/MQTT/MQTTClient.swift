@@ -48,7 +48,7 @@ public final class MQTTClient: Sendable {
         var isConnected = false
         var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
         var subscribes = PendingAcknowledgements<Int32>()
-        var requests: [Data: CheckedContinuation<MQTTMessage, any Error>] = [:]
+        var requests = PendingRequests()
         var routes: [UInt64: Route] = [:]
         /// Subscriptions re-sent after a reconnect, by message id, so their SUBACK can mark the routes granted.
         var resubscriptions: [Int32: [UInt64]] = [:]

@@ -120,7 +120,9 @@ public struct ServiceRuntime: Sendable {
     /// A router that already serves `/health` (the common links plus `extraChecks`) and `/metrics`.
     public func makeRouter(extraChecks: [HealthCheck] = []) -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: LogRequestsMiddleware(.info))
+        // One line per request is an access log: at debug, so that ingest at thousands of requests a second does
+        // not spend its CPU on logging (`LEITSTAND_LOG_LEVEL=debug` turns it on; errors are logged at their level).
+        router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: MetricsMiddleware())
         OperationsEndpoints(identity: identity, checks: healthChecks + extraChecks, registry: registry, metricsToken: metricsToken)
             .register(on: router)

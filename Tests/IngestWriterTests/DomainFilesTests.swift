@@ -134,14 +134,14 @@ struct DomainFilesTests {
         // The only I/O thread is held, so whatever is accepted waits for the disk.
         let release = DispatchSemaphore(value: 0)
         pool.submit { _ in release.wait() }
-        let first = Task { await journal.append(batch(["a", "b"]), domain: "sensors") }
+        let first = Task { await journal.append([batch(["a", "b"])], domain: "sensors") }
         try await Task.sleep(for: .milliseconds(200))
-        let refused = await journal.append(batch(["c", "d"]), domain: "sensors")
+        let refused = await journal.append([batch(["c", "d"])], domain: "sensors")
         #expect(refused.error == "writer_busy" && refused.retryAfterSeconds == 1)
         release.signal()
         #expect(await first.value == .stored(2, duplicates: 0))
         // Alone, a batch larger than the bound still goes through.
-        #expect(await journal.append(batch(["e", "f", "g", "h"]), domain: "sensors") == .stored(4, duplicates: 0))
+        #expect(await journal.append([batch(["e", "f", "g", "h"])], domain: "sensors") == .stored(4, duplicates: 0))
         try await pool.shutdownGracefully()
     }
 }

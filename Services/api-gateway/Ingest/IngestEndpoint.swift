@@ -9,11 +9,12 @@ import ServiceKit
 import Synchronization
 
 /// `POST /ingest/{domain}`: checks the token, the domain, the size and the JSON, gives every event an id, hands the
-/// events to the ingest-writer over MQTT and answers 200 only when the writer has replied that they are fsync'd.
+/// events to the ingest-writer over MQTT (``IngestCoalescer``) and answers 200 only when the writer has replied that
+/// they are fsync'd.
 /// Anything else is a clear error; nothing waits without bound.
 final class IngestEndpoint: Sendable {
     private let settings: GatewaySettings.IngestSettings
-    private let mqtt: MQTTClient
+    private let coalescer: IngestCoalescer
     private let metrics = IngestRequestMetrics()
     private let inFlight = Atomic<Int>(0)
     private let logger: Logger
@@ -22,7 +23,7 @@ final class IngestEndpoint: Sendable {
 
     init(settings: GatewaySettings.IngestSettings, mqtt: MQTTClient, logger: Logger) {
         self.settings = settings
-        self.mqtt = mqtt
+        self.coalescer = IngestCoalescer(mqtt: mqtt, timeout: settings.timeout, logger: logger)
         self.logger = logger
     }
 
@@ -81,6 +82,9 @@ final class IngestEndpoint: Sendable {
         guard json.isArrayOfObjects, let elements = json.arrayElements else {
             return IngestBatch(receivedAt: receivedAt, events: [.init(id: base, json: json.bytes)])
         }
+        guard elements.count <= IngestBatch.maximumEvents else {
+            throw IngestRefusal(.contentTooLarge, "payload_too_large", "a batch holds at most \(IngestBatch.maximumEvents) events")
+        }
         let events = elements.enumerated().map { index, range in
             IngestBatch.Event(id: IngestEventID.batchElement(base, index: index), json: Array(json.bytes[range]))
         }
@@ -93,29 +97,8 @@ final class IngestEndpoint: Sendable {
             throw IngestRefusal.busy
         }
         defer { inFlight.subtract(1, ordering: .relaxed) }
-        let reply: IngestReply
-        do {
-            let message = try await mqtt.request(Topic.ingest(domain: domain), payload: try batch.encoded(), timeout: settings.timeout)
-            reply = try ContractCoding.decode(IngestReply.self, from: message.payload)
-        } catch {
-            logger.warning("no durable acknowledgement from the ingest-writer", metadata: [
-                "ingest.domain": "\(domain)", "ingest.firstId": "\(batch.events[0].id)", "error": "\(error)",
-            ])
-            throw IngestRefusal.writerUnavailable
-        }
-        if let stored = reply.stored, reply.error == nil {
-            metrics.stored(events: stored)
-            return try JSONResponse.make(.ok, IngestStored(count: stored))
-        }
-        switch reply.error {
-        case "writer_busy":
-            throw IngestRefusal.busy
-        default:
-            logger.error("the ingest-writer refused a batch", metadata: [
-                "ingest.domain": "\(domain)", "ingest.firstId": "\(batch.events[0].id)", "error": "\(reply.error ?? "-")",
-                "message": "\(reply.message ?? "-")",
-            ])
-            throw IngestRefusal.writerUnavailable
-        }
+        try await coalescer.store(batch, domain: domain)
+        metrics.stored(events: batch.events.count)
+        return try JSONResponse.make(.ok, IngestStored(count: batch.events.count))
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 /// they were received. The writer answers with an ``IngestReply`` on the response topic only after fsync.
 ///
 /// On the wire: a JSON header line `{"ids":[…],"receivedAt":"…"}`, then each event's compact JSON text on a line of
-/// its own (compact JSON has no raw line breaks), so that the writer takes each event's text as it is.
+/// its own (compact JSON has no raw line breaks), so that the writer takes each event's text as it is. A message
+/// may carry several batches one after the other (``encode(_:)``); the writer's reply covers all of them.
 public struct IngestBatch: Sendable, Equatable {
     public struct Event: Sendable, Equatable {
         public var id: String
@@ -30,39 +31,78 @@ public struct IngestBatch: Sendable, Equatable {
         var receivedAt: String
     }
 
-    public func encoded() throws -> Data {
-        var data = try ContractCoding.encode(Header(ids: events.map(\.id), receivedAt: receivedAt))
-        data.reserveCapacity(data.count + events.reduce(0) { $0 + $1.json.count + 1 })
-        for event in events {
-            data.append(UInt8(ascii: "\n"))
-            data.append(contentsOf: event.json)
+    /// Events of one request at most: keeps a message with its ids under the broker's `max_packet_size`.
+    public static let maximumEvents = 10_000
+
+    /// The wire form of one batch (see the type's description).
+    public func encoded() -> Data { Self.encode([self]) }
+
+    /// Several requests' batches in one message (the gateway coalesces requests that arrive while a message to
+    /// the writer is under way): each batch's header line, then its event lines, one batch after the other.
+    /// The header is written by hand: ids and times need no escaping (``IngestEventID``, ``IngestTimestamp``).
+    public static func encode(_ batches: [IngestBatch]) -> Data {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(batches.reduce(0) { total, batch in
+            total + 48 + batch.events.reduce(0) { $0 + $1.id.utf8.count + $1.json.count + 4 }
+        })
+        for (index, batch) in batches.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: "\n")) }
+            bytes.append(contentsOf: #"{"ids":["#.utf8)
+            for (eventIndex, event) in batch.events.enumerated() {
+                if eventIndex > 0 { bytes.append(UInt8(ascii: ",")) }
+                bytes.append(UInt8(ascii: "\""))
+                bytes.append(contentsOf: event.id.utf8)
+                bytes.append(UInt8(ascii: "\""))
+            }
+            bytes.append(contentsOf: #"],"receivedAt":""#.utf8)
+            bytes.append(contentsOf: batch.receivedAt.utf8)
+            bytes.append(contentsOf: #""}"#.utf8)
+            for event in batch.events {
+                bytes.append(UInt8(ascii: "\n"))
+                bytes.append(contentsOf: event.json)
+            }
         }
-        return data
+        return Data(bytes)
     }
 
-    /// Reads a batch and checks everything a writer relies on: the header, the timestamp's shape, every id, one
-    /// line per id, and that each line is compact JSON.
+    /// Reads a message of exactly one batch.
     public init(decoding data: Data) throws(IngestBatchError) {
+        let batches = try Self.decodeAll(data)
+        guard batches.count == 1 else { throw IngestBatchError("\(batches.count) batches where one was expected") }
+        self = batches[0]
+    }
+
+    /// Reads a message of one or more batches and checks everything a writer relies on: each header, the
+    /// timestamp's shape, every id, one line per id, and that each event line is compact JSON.
+    public static func decodeAll(_ data: Data) throws(IngestBatchError) -> [IngestBatch] {
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        guard let headerLine = lines.first, let header = try? ContractCoding.decode(Header.self, from: Data(headerLine)) else {
-            throw IngestBatchError("the header line is not {\"ids\":[…],\"receivedAt\":\"…\"}")
-        }
-        guard IngestTimestamp.day(of: header.receivedAt) != nil else {
-            throw IngestBatchError("receivedAt is not an ISO 8601 UTC time with milliseconds")
-        }
-        guard header.ids.count == lines.count - 1 else {
-            throw IngestBatchError("\(header.ids.count) ids for \(lines.count - 1) event lines")
-        }
-        var events: [Event] = []
-        events.reserveCapacity(header.ids.count)
-        for (id, line) in zip(header.ids, lines.dropFirst()) {
-            guard IngestEventID.isValid(id) else { throw IngestBatchError("an invalid event id") }
-            guard let json = try? CompactJSON(parsing: line), json.bytes.count == line.count else {
-                throw IngestBatchError("event \(id) is not compact JSON")
+        var batches: [IngestBatch] = []
+        var next = lines.startIndex
+        while next < lines.endIndex {
+            guard let header = try? ContractCoding.decode(Header.self, from: Data(lines[next])) else {
+                throw IngestBatchError("the header line is not {\"ids\":[…],\"receivedAt\":\"…\"}")
             }
-            events.append(Event(id: id, json: json.bytes))
+            guard IngestTimestamp.day(of: header.receivedAt) != nil else {
+                throw IngestBatchError("receivedAt is not an ISO 8601 UTC time with milliseconds")
+            }
+            let eventLines = lines[(next + 1)...].prefix(header.ids.count)
+            guard eventLines.count == header.ids.count else {
+                throw IngestBatchError("\(header.ids.count) ids for \(eventLines.count) event lines")
+            }
+            var events: [Event] = []
+            events.reserveCapacity(header.ids.count)
+            for (id, line) in zip(header.ids, eventLines) {
+                guard IngestEventID.isValid(id) else { throw IngestBatchError("an invalid event id") }
+                guard let json = try? CompactJSON(parsing: line), json.bytes.count == line.count else {
+                    throw IngestBatchError("event \(id) is not compact JSON")
+                }
+                events.append(Event(id: id, json: json.bytes))
+            }
+            batches.append(IngestBatch(receivedAt: header.receivedAt, events: events))
+            next = eventLines.endIndex
         }
-        self.init(receivedAt: header.receivedAt, events: events)
+        guard !batches.isEmpty else { throw IngestBatchError("an empty message") }
+        return batches
     }
 }
 

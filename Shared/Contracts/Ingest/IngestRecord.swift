@@ -26,10 +26,19 @@ public enum IngestRecord {
 
     /// The id of a line written by ``append(id:receivedAt:domain:json:to:)``, or nil for any other line.
     public static func id(ofLine line: some Collection<UInt8>) -> Substring? {
-        guard line.starts(with: idPrefix) else { return nil }
-        let rest = line.dropFirst(idPrefix.count)
+        let bytes = Array(line)
+        return bytes.withUnsafeBytes { buffer in
+            idBytes(ofLine: buffer).map { Substring(decoding: $0, as: UTF8.self) }
+        }
+    }
+
+    /// The bytes of a line's id (see ``id(ofLine:)``), without copying: start-up reads every line of a day's file.
+    public static func idBytes(ofLine line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard line.count > idPrefix.count, line.starts(with: idPrefix) else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: line[idPrefix.count...])
         guard let end = rest.firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        let id = Substring(decoding: rest[..<end], as: UTF8.self)
-        return IngestEventID.isValid(id) ? id : nil
+        let id = UnsafeRawBufferPointer(rebasing: rest[..<end])
+        guard (1...IngestEventID.maximumLength).contains(id.count) else { return nil }
+        return id
     }
 }

@@ -1,0 +1,113 @@
+import Contracts
+import Foundation
+import Logging
+import MQTT
+import Synchronization
+
+/// Sends ingest requests to the writer, coalescing: requests for a domain that arrive while its messages are under
+/// way wait, and the next message carries all of them (each request's batch keeps its own ids and `receivedAt`).
+/// One MQTT round trip, one writer task and one reply then serve many requests; at low load a request goes out
+/// at once. Each request is answered from its message's reply: stored, or refused as a whole.
+final class IngestCoalescer: Sendable {
+    private struct Waiting {
+        var batch: IngestBatch
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct DomainQueue {
+        var waiting: [Waiting] = []
+        var messagesInFlight = 0
+    }
+
+    /// Messages under way per domain: two keep the writer's group commit fed while the next group gathers.
+    static let messagesInFlightPerDomain = 2
+    /// A message's size, roughly: well under the broker's `max_packet_size` (2 MiB) with room for the ids.
+    static let maximumMessageBytes = 1 << 20
+
+    private let queues = Mutex<[String: DomainQueue]>([:])
+    private let mqtt: MQTTClient
+    private let timeout: Duration
+    private let logger: Logger
+
+    init(mqtt: MQTTClient, timeout: Duration, logger: Logger) {
+        self.mqtt = mqtt
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// Returns when the writer has replied that the batch is on disk.
+    func store(_ batch: IngestBatch, domain: String) async throws(IngestRefusal) {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let group = queues.withLock { queues -> [Waiting]? in
+                    var queue = queues[domain, default: DomainQueue()]
+                    defer { queues[domain] = queue }
+                    queue.waiting.append(Waiting(batch: batch, continuation: continuation))
+                    guard queue.messagesInFlight < Self.messagesInFlightPerDomain else { return nil }
+                    queue.messagesInFlight += 1
+                    return Self.takeGroup(from: &queue)
+                }
+                if let group { Task { await self.send(group, domain: domain) } }
+            }
+        } catch let refusal as IngestRefusal {
+            throw refusal
+        } catch {
+            throw .writerUnavailable
+        }
+    }
+
+    /// Sends a group, answers its requests, and goes on with what gathered meanwhile.
+    private func send(_ first: [Waiting], domain: String) async {
+        var group = first
+        while true {
+            let outcome = await deliver(group.map(\.batch), domain: domain)
+            for waiting in group { waiting.continuation.resume(with: outcome) }
+            let next = queues.withLock { queues -> [Waiting]? in
+                guard var queue = queues[domain] else { return nil }
+                guard !queue.waiting.isEmpty else {
+                    queue.messagesInFlight -= 1
+                    queues[domain] = queue.messagesInFlight == 0 ? nil : queue
+                    return nil
+                }
+                defer { queues[domain] = queue }
+                return Self.takeGroup(from: &queue)
+            }
+            guard let next else { return }
+            group = next
+        }
+    }
+
+    private func deliver(_ batches: [IngestBatch], domain: String) async -> Result<Void, any Error> {
+        let events = batches.reduce(0) { $0 + $1.events.count }
+        do {
+            let message = try await mqtt.request(Topic.ingest(domain: domain), payload: IngestBatch.encode(batches), timeout: timeout)
+            let reply = try ContractCoding.decode(IngestReply.self, from: message.payload)
+            if reply.error == nil, reply.stored == events { return .success(()) }
+            if reply.error == "writer_busy" { return .failure(IngestRefusal.busy) }
+            logger.error("the ingest-writer refused a message", metadata: [
+                "ingest.domain": "\(domain)", "ingest.requests": "\(batches.count)", "ingest.firstId": "\(batches[0].events[0].id)",
+                "error": "\(reply.error ?? "stored \(reply.stored ?? 0) of \(events)")", "message": "\(reply.message ?? "-")",
+            ])
+        } catch {
+            logger.warning("no durable acknowledgement from the ingest-writer", metadata: [
+                "ingest.domain": "\(domain)", "ingest.requests": "\(batches.count)", "ingest.firstId": "\(batches[0].events[0].id)",
+                "error": "\(error)",
+            ])
+        }
+        return .failure(IngestRefusal.writerUnavailable)
+    }
+
+    /// The waiting requests that fit into one message (at least one), in arrival order.
+    private static func takeGroup(from queue: inout DomainQueue) -> [Waiting] {
+        var bytes = 0
+        var count = 0
+        for waiting in queue.waiting {
+            let size = waiting.batch.events.reduce(64) { $0 + $1.json.count + $1.id.utf8.count + 4 }
+            if count > 0 && bytes + size > maximumMessageBytes { break }
+            bytes += size
+            count += 1
+        }
+        defer { queue.waiting.removeFirst(count) }
+        return Array(queue.waiting.prefix(count))
+    }
+}
