@@ -4,7 +4,7 @@ import Foundation
 /// go to or in the day before, so the dedupe window is at least 24 hours (the current and the previous UTC day)
 /// and never longer than 48. It is rebuilt from the files, so it is exactly as durable as the events themselves.
 struct DedupeIndex {
-    private var days: [String: Set<EventFingerprint>] = [:]
+    private var days: [String: FingerprintShards] = [:]
 
     /// Whether the id is on disk in the window of `day` (`previousDay` is `previous(day)`, worked out once per group).
     func contains(_ fingerprint: EventFingerprint, day: String, previousDay: String) -> Bool {
@@ -14,21 +14,21 @@ struct DedupeIndex {
     /// Makes room for about `count` more ids of `day` at once, instead of rehashing millions of ids several times
     /// while a day file is read.
     mutating func reserve(_ count: Int, day: String) {
-        days[day, default: []].reserveCapacity((days[day]?.count ?? 0) + count)
+        days[day, default: FingerprintShards()].reserve(additional: count)
     }
 
     mutating func insert(_ fingerprint: EventFingerprint, day: String) {
-        days[day, default: []].insert(fingerprint)
+        days[day, default: FingerprintShards()].insert(fingerprint)
     }
 
     mutating func insert(contentsOf fingerprints: some Sequence<EventFingerprint>, day: String) {
-        days[day, default: []].formUnion(fingerprints)
+        for fingerprint in fingerprints { insert(fingerprint, day: day) }
     }
 
     /// Forgets the days before the window of `newestDay`.
     mutating func forget(before newestDay: String) {
         let oldest = Self.previous(newestDay)
-        days = days.filter { $0.key >= oldest }
+        for day in days.keys where day < oldest { days.removeValue(forKey: day) }
     }
 
     var count: Int { days.values.reduce(0) { $0 + $1.count } }
@@ -49,4 +49,26 @@ struct DedupeIndex {
         }
         return String(format: "%04d-%02d-%02d", year, month, dayOfMonth)
     }
+}
+
+/// The fingerprints of one day, in 64 sets chosen by the fingerprint's top bits. A set that grows rehashes only its
+/// share: one set of 16 million ids doubling stalled every write of its domain for seconds (measured), 64 sets
+/// never hold more than a 64th of that.
+struct FingerprintShards {
+    private static let shardBits = 6
+    private var shards = [Set<EventFingerprint>](repeating: [], count: 1 << shardBits)
+
+    func contains(_ fingerprint: EventFingerprint) -> Bool {
+        shards[fingerprint.shard(bits: Self.shardBits)].contains(fingerprint)
+    }
+
+    mutating func insert(_ fingerprint: EventFingerprint) {
+        shards[fingerprint.shard(bits: Self.shardBits)].insert(fingerprint)
+    }
+
+    mutating func reserve(additional count: Int) {
+        for index in shards.indices { shards[index].reserveCapacity(shards[index].count + count / shards.count + 1) }
+    }
+
+    var count: Int { shards.reduce(0) { $0 + $1.count } }
 }

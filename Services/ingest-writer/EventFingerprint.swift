@@ -5,6 +5,9 @@ struct EventFingerprint: Hashable, Sendable {
     private let high: UInt64
     private let low: UInt64
 
+    /// Which of `1 << bits` shards the fingerprint belongs to (its top bits; the set's buckets use the other word).
+    func shard(bits: Int) -> Int { Int(high >> (64 - UInt64(bits))) }
+
     /// The fingerprint is already a hash: one word of it is enough for a set's buckets.
     func hash(into hasher: inout Hasher) {
         hasher.combine(low)

@@ -80,7 +80,11 @@ struct IngestContractTests {
                 let hasTrailingComma = zip(withoutWhitespace, withoutWhitespace.dropFirst()).contains {
                     $0 == UInt8(ascii: ",") && ($1 == UInt8(ascii: "]") || $1 == UInt8(ascii: "}"))
                 }
-                if !(ours == nil && hasTrailingComma) { disagreements.append(String(decoding: bytes, as: UTF8.self)) }
+                // And it refuses a number beyond Double's range (`1e999`), which RFC 8259 leaves to the reader: an
+                // event is stored as text, so it is accepted here.
+                let text = String(decoding: bytes, as: UTF8.self)
+                let hasHugeExponent = text.contains(/[eE][+-]?0*[1-9]\d{2,}/)
+                if !(ours == nil && hasTrailingComma) && !(foundation == nil && hasHugeExponent) { disagreements.append(text) }
                 continue
             }
             if let foundation, let ours {
