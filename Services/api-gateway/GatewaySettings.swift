@@ -27,7 +27,8 @@ struct GatewaySettings: Sendable {
         }
         let ingest = IngestSettings(
             token: token ?? "",
-            maximumBytes: reader.integer("LEITSTAND_INGEST_MAX_BYTES", default: 1 << 20, range: 1...(64 << 20)),
+            // At most 1 MiB: with its ids a message must fit the broker's max_packet_size (2 MiB).
+            maximumBytes: reader.integer("LEITSTAND_INGEST_MAX_BYTES", default: 1 << 20, range: 1...(1 << 20)),
             timeout: .milliseconds(reader.integer("LEITSTAND_INGEST_TIMEOUT_MS", default: 3_000, range: 10...60_000)),
             maximumInFlight: reader.integer("LEITSTAND_INGEST_MAX_INFLIGHT", default: 4_096, range: 1...1_000_000)
         )

@@ -62,6 +62,27 @@ struct IngestTests {
         }
     }
 
+    @Test("the largest batch goes through the broker's packet limit; one event more, or ids too long, is 413")
+    func largestBatch() async throws {
+        try await IngestStack.with { stack in
+            let event = #"{"n":1234,"pad":"\#(String(repeating: "x", count: 80))"}"#
+            let largest = "[" + Array(repeating: event, count: 10_000).joined(separator: ",") + "]"
+            #expect(largest.utf8.count < 1 << 20)
+            let stored = try await stack.post("big", largest, key: "big")
+            let count = try stored.json()["count"] as? Int
+            #expect(stored.status == 200 && count == 10_000)
+            #expect(try stack.ids("big").count == 10_000)
+
+            let oneMore = try await stack.post("big", "[" + Array(repeating: "{}", count: 10_001).joined(separator: ",") + "]")
+            #expect(oneMore.status == 413 && Self.errorCode(oneMore) == "payload_too_large")
+            // 10 000 ids of 126 characters do not fit into one message with the events: refused, not sent.
+            let longIDs = try await stack.post("big", largest, key: String(repeating: "k", count: 120))
+            #expect(longIDs.status == 413 && Self.errorCode(longIDs) == "payload_too_large")
+            // The gateway's broker connection survived: ingest still works.
+            #expect(try await stack.post("big", "{}").status == 200)
+        }
+    }
+
     @Test("the same Idempotency-Key twice is one line (single events and batches)")
     func idempotency() async throws {
         try await IngestStack.with { stack in

@@ -55,6 +55,7 @@ public final class MosquittoBroker: @unchecked Sendable {
             persistence_location \(directory.path)/
             autosave_interval 1
             max_queued_messages 100000
+            max_packet_size 2097152
             log_dest file \(directory.path)/mosquitto.log
             log_type error
             log_type warning

@@ -21,7 +21,8 @@ final class IngestCoalescer: Sendable {
 
     /// Messages under way per domain: two keep the writer's group commit fed while the next group gathers.
     static let messagesInFlightPerDomain = 2
-    /// A message's size, roughly: well under the broker's `max_packet_size` (2 MiB) with room for the ids.
+    /// Requests are added to a message while it stays under this size (a single request may be bigger, up to
+    /// ``IngestBatch/maximumMessageBytes``, and then goes alone).
     static let maximumMessageBytes = 1 << 20
 
     private let queues = Mutex<[String: DomainQueue]>([:])
@@ -102,7 +103,7 @@ final class IngestCoalescer: Sendable {
         var bytes = 0
         var count = 0
         for waiting in queue.waiting {
-            let size = waiting.batch.events.reduce(64) { $0 + $1.json.count + $1.id.utf8.count + 4 }
+            let size = waiting.batch.encodedSize
             if count > 0 && bytes + size > maximumMessageBytes { break }
             bytes += size
             count += 1

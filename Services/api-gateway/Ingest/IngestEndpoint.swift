@@ -88,7 +88,11 @@ final class IngestEndpoint: Sendable {
         let events = elements.enumerated().map { index, range in
             IngestBatch.Event(id: IngestEventID.batchElement(base, index: index), json: Array(json.bytes[range]))
         }
-        return IngestBatch(receivedAt: receivedAt, events: events)
+        let batch = IngestBatch(receivedAt: receivedAt, events: events)
+        guard batch.encodedSize <= IngestBatch.maximumMessageBytes else {
+            throw IngestRefusal(.contentTooLarge, "payload_too_large", "the batch with its event ids is larger than a message may be: send fewer events per request, or a shorter Idempotency-Key")
+        }
+        return batch
     }
 
     private func store(_ batch: IngestBatch, domain: String) async throws -> Response {

@@ -34,6 +34,15 @@ public struct IngestBatch: Sendable, Equatable {
     /// Events of one request at most: keeps a message with its ids under the broker's `max_packet_size`.
     public static let maximumEvents = 10_000
 
+    /// The largest message the gateway sends: under the broker's `max_packet_size` (2 MiB, deploy/mosquitto), with
+    /// room for the topic and properties. A broker disconnects a client that sends a bigger packet.
+    public static let maximumMessageBytes = 2_000_000
+
+    /// The size of ``encoded()``, without encoding.
+    public var encodedSize: Int {
+        48 + receivedAt.utf8.count + events.reduce(0) { $0 + $1.id.utf8.count + 3 + $1.json.count + 1 }
+    }
+
     /// The wire form of one batch (see the type's description).
     public func encoded() -> Data { Self.encode([self]) }
 
