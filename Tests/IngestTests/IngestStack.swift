@@ -70,13 +70,15 @@ final class IngestStack: @unchecked Sendable {
         return environment
     }
 
-    /// Starts a writer and returns once it takes events (a probe event on the domain `probe` is stored).
+    /// Starts a writer and returns once it takes events itself: probe events on the domain `probe` are sent until
+    /// one of them is stored by this writer (with several writers, the broker hands them out in turn).
     @discardableResult
     func startWriter(_ extra: [String: String] = [:]) async throws -> ServiceProcess {
         let writer = try await ServiceProcess.start("ingest-writer", environment: try writerEnvironment(extra))
         writers.append(writer)
         try await waitUntil("the writer takes events", timeout: .seconds(15)) {
-            (try? await self.post("probe", #"{"probe":true}"#))?.status == 200
+            guard (try? await self.post("probe", #"{"probe":true}"#))?.status == 200 else { return false }
+            return (try? await Self.metric("leitstand_ingest_events_stored_total", of: writer)) ?? 0 > 0
         }
         return writer
     }

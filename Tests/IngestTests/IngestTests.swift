@@ -31,6 +31,14 @@ struct IngestTests {
             let badKey = try await stack.post("sensors", "{}", key: "has space")
             #expect(badKey.status == 400 && Self.errorCode(badKey) == "invalid_idempotency_key")
             #expect(try stack.lines("sensors").isEmpty)
+            // Refusals are counted by reason.
+            let rejected = { (reason: String) in
+                try await IngestStack.metric(#"leitstand_gateway_ingest_rejected_total{reason="\#(reason)"}"#, of: stack.gateway)
+            }
+            let expected = ["unauthorized": 3.0, "invalid_domain": 4, "invalid_json": 6, "payload_too_large": 1, "invalid_idempotency_key": 1]
+            for (reason, count) in expected {
+                #expect(try await rejected(reason) == count, "\(reason)")
+            }
         }
     }
 
@@ -239,6 +247,10 @@ struct IngestTests {
     func twoWriters() async throws {
         try await IngestStack.with { stack in
             try await stack.startWriter()
+            var storedBefore: [Double] = []
+            for writer in stack.runningWriters {
+                storedBefore.append(try await IngestStack.metric("leitstand_ingest_events_stored_total", of: writer))
+            }
             let keys = (0..<400).map { "k-\($0)" }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for chunk in stride(from: 0, to: keys.count, by: 40) {
@@ -256,10 +268,11 @@ struct IngestTests {
             let ids = try stack.ids("shared")
             #expect(ids.count == keys.count && Set(ids) == Set(keys))
             var perWriter: [Double] = []
-            for writer in stack.runningWriters {
-                perWriter.append(try await IngestStack.metric("leitstand_ingest_events_stored_total", of: writer))
+            for (writer, before) in zip(stack.runningWriters, storedBefore) {
+                perWriter.append(try await IngestStack.metric("leitstand_ingest_events_stored_total", of: writer) - before)
             }
             #expect(perWriter.count == 2 && perWriter.allSatisfy { $0 > 0 }, "both writers took events: \(perWriter)")
+            #expect(perWriter.reduce(0, +) == Double(keys.count))
         }
     }
 
