@@ -104,8 +104,11 @@ struct IngestTests {
         }
     }
 
-    @Test("the writer killed (SIGKILL) during concurrent requests: every acknowledged event is on disk exactly once")
-    func writerKilled() async throws {
+    @Test(
+        "the writer stopped during concurrent requests (SIGKILL, or SIGTERM which drains and exits 0): every acknowledged event is on disk exactly once",
+        arguments: [SIGKILL, SIGTERM]
+    )
+    func writerStopped(by signal: Int32) async throws {
         try await IngestStack.with { stack in
             let tally = Tally()
             let clients = 6
@@ -136,8 +139,9 @@ struct IngestTests {
             }
             try await waitUntil("some events are stored") { tally.acknowledged.withLock { $0.count } >= 40 }
             let writer = try #require(stack.runningWriters.first)
-            writer.process.signal(SIGKILL)
-            _ = try await writer.process.waitForExit()
+            writer.process.signal(signal)
+            let exitStatus = try await writer.process.waitForExit()
+            if signal == SIGTERM { #expect(exitStatus == 0, "a drained writer exits 0") }
             try await Task.sleep(for: .milliseconds(500))
             try await stack.startWriter()
             try await clientsDone.value
@@ -151,7 +155,7 @@ struct IngestTests {
         }
     }
 
-    /// What the clients of ``writerKilled()`` saw.
+    /// What the clients of ``writerStopped(by:)`` saw.
     private final class Tally: Sendable {
         let acknowledged = Mutex<Set<String>>([])
         let refusals = Atomic<Int>(0)
