@@ -224,6 +224,25 @@ struct IngestTests {
         }
     }
 
+    @Test("a request queued behind messages under way still gets its answer within its own timeout")
+    func timeoutWhileQueued() async throws {
+        try await IngestStack.with(gateway: ["LEITSTAND_INGEST_TIMEOUT_MS": "1000"]) { stack in
+            let writer = try #require(stack.runningWriters.first)
+            writer.process.signal(SIGSTOP)
+            defer { writer.process.signal(SIGCONT) }
+            // Two messages under way (the most per domain), then a third request that has to queue behind them.
+            let underWay = (0..<2).map { index in Task { try await stack.post("slow", #"{"n":\#(index)}"#) } }
+            try await Task.sleep(for: .milliseconds(500))
+            let started = ContinuousClock.now
+            let queued = try await stack.post("slow", #"{"n":2}"#)
+            let elapsed = ContinuousClock.now - started
+            #expect(queued.status == 503 && Self.errorCode(queued) == "writer_unavailable")
+            // Its own 1 s, not the 0.5 s left of the messages ahead plus a full timeout of its own message.
+            #expect(elapsed >= .milliseconds(900) && elapsed < .milliseconds(1_300), "\(elapsed)")
+            for request in underWay { #expect(try await request.value.status == 503) }
+        }
+    }
+
     @Test("a restored directory with a torn last line: repaired on start, its ids still count as written")
     func restoredDirectoryWithTornLine() async throws {
         let today = String(ISO8601DateFormatter().string(from: Date()).prefix(10))

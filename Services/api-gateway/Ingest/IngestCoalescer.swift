@@ -12,6 +12,8 @@ final class IngestCoalescer: Sendable {
     private struct Waiting {
         var batch: IngestBatch
         var continuation: CheckedContinuation<Void, any Error>
+        /// The request's own timeout: it never waits longer for its reply, however long it queued.
+        var deadline: ContinuousClock.Instant
     }
 
     private struct DomainQueue {
@@ -36,19 +38,20 @@ final class IngestCoalescer: Sendable {
         self.logger = logger
     }
 
-    /// Returns when the writer has replied that the batch is on disk.
+    /// Returns when the writer has replied that the batch is on disk; fails at the latest after the timeout.
     func store(_ batch: IngestBatch, domain: String) async throws(IngestRefusal) {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let group = queues.withLock { queues -> [Waiting]? in
-                    var queue = queues[domain, default: DomainQueue()]
-                    defer { queues[domain] = queue }
-                    queue.waiting.append(Waiting(batch: batch, continuation: continuation))
-                    guard queue.messagesInFlight < Self.messagesInFlightPerDomain else { return nil }
-                    queue.messagesInFlight += 1
-                    return Self.takeGroup(from: &queue)
+                let taken = queues.withLock { queues -> (group: [Waiting], expired: [Waiting])? in
+                    queues[domain, default: DomainQueue()].waiting.append(Waiting(batch: batch, continuation: continuation, deadline: deadline))
+                    guard queues[domain]!.messagesInFlight < Self.messagesInFlightPerDomain else { return nil }
+                    queues[domain]!.messagesInFlight += 1
+                    return Self.takeGroup(from: &queues[domain]!)
                 }
-                if let group { Task { await self.send(group, domain: domain) } }
+                guard let taken else { return }
+                Self.fail(taken.expired)
+                Task { await self.send(taken.group, domain: domain) }
             }
         } catch let refusal as IngestRefusal {
             throw refusal
@@ -61,24 +64,52 @@ final class IngestCoalescer: Sendable {
     private func send(_ first: [Waiting], domain: String) async {
         var group = first
         while true {
-            let outcome = await deliver(group.map(\.batch), domain: domain)
-            for waiting in group { waiting.continuation.resume(with: outcome) }
-            let next = queues.withLock { queues -> [Waiting]? in
-                guard var queue = queues[domain] else { return nil }
-                guard !queue.waiting.isEmpty else {
-                    queue.messagesInFlight -= 1
-                    queues[domain] = queue.messagesInFlight == 0 ? nil : queue
-                    return nil
-                }
-                defer { queues[domain] = queue }
-                return Self.takeGroup(from: &queue)
+            if let earliest = group.map(\.deadline).min() {
+                // The message waits no longer than the most urgent of its requests may.
+                let left = max(ContinuousClock.now.duration(to: earliest), .milliseconds(10))
+                let outcome = await deliver(group.map(\.batch), domain: domain, timeout: left)
+                for waiting in group { waiting.continuation.resume(with: outcome) }
             }
-            guard let next else { return }
-            group = next
+            let taken = queues.withLock { queues -> (group: [Waiting], expired: [Waiting]) in
+                let taken = Self.takeGroup(from: &queues[domain, default: DomainQueue()])
+                if taken.group.isEmpty {
+                    queues[domain]!.messagesInFlight -= 1
+                    if queues[domain]!.messagesInFlight == 0 { queues[domain] = nil }
+                }
+                return taken
+            }
+            Self.fail(taken.expired)
+            guard !taken.group.isEmpty else { return }
+            group = taken.group
         }
     }
 
-    private func deliver(_ batches: [IngestBatch], domain: String) async -> Result<Void, any Error> {
+    /// The waiting requests that fit into one message, in arrival order, and those whose deadline has passed while
+    /// they waited (answered 503 without being sent).
+    private static func takeGroup(from queue: inout DomainQueue) -> (group: [Waiting], expired: [Waiting]) {
+        let now = ContinuousClock.now
+        var expired: [Waiting] = []
+        if queue.waiting.contains(where: { $0.deadline <= now }) {
+            expired = queue.waiting.filter { $0.deadline <= now }
+            queue.waiting.removeAll { $0.deadline <= now }
+        }
+        var bytes = 0
+        var count = 0
+        for waiting in queue.waiting {
+            let size = waiting.batch.encodedSize
+            if count > 0 && bytes + size > maximumMessageBytes { break }
+            bytes += size
+            count += 1
+        }
+        defer { queue.waiting.removeFirst(count) }
+        return (Array(queue.waiting.prefix(count)), expired)
+    }
+
+    private static func fail(_ expired: [Waiting]) {
+        for waiting in expired { waiting.continuation.resume(throwing: IngestRefusal.writerUnavailable) }
+    }
+
+    private func deliver(_ batches: [IngestBatch], domain: String, timeout: Duration) async -> Result<Void, any Error> {
         let events = batches.reduce(0) { $0 + $1.events.count }
         do {
             let message = try await mqtt.request(Topic.ingest(domain: domain), payload: IngestBatch.encode(batches), timeout: timeout)
@@ -96,19 +127,5 @@ final class IngestCoalescer: Sendable {
             ])
         }
         return .failure(IngestRefusal.writerUnavailable)
-    }
-
-    /// The waiting requests that fit into one message (at least one), in arrival order.
-    private static func takeGroup(from queue: inout DomainQueue) -> [Waiting] {
-        var bytes = 0
-        var count = 0
-        for waiting in queue.waiting {
-            let size = waiting.batch.encodedSize
-            if count > 0 && bytes + size > maximumMessageBytes { break }
-            bytes += size
-            count += 1
-        }
-        defer { queue.waiting.removeFirst(count) }
-        return Array(queue.waiting.prefix(count))
     }
 }
