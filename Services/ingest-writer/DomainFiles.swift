@@ -36,10 +36,16 @@ final class DomainFiles {
     /// Writes the batches (one group commit) and answers each. A batch's events all go to the day file of its
     /// `receivedAt`; an event whose id is already on disk in the window, or earlier in this group, is a duplicate.
     func write(_ batches: [IngestBatch]) -> [IngestReply] {
-        var replies = [IngestReply?](repeating: nil, count: batches.count)
-        // `IngestBatch(decoding:)` has checked every receivedAt, so every batch has a day.
-        let byDay = Dictionary(grouping: batches.indices) { IngestTimestamp.day(of: batches[$0].receivedAt).map(String.init) ?? "invalid" }
-        for (day, members) in byDay.sorted(by: { $0.key < $1.key }) where day != "invalid" {
+        // `IngestBatch.decodeAll` has checked every receivedAt; a batch without a day would name no file.
+        var replies = [IngestReply](
+            repeating: .refused("invalid_batch", message: "receivedAt is not an ISO 8601 UTC time with milliseconds"),
+            count: batches.count
+        )
+        var byDay: [String: [Int]] = [:]
+        for (index, batch) in batches.enumerated() {
+            if let day = IngestTimestamp.day(of: batch.receivedAt) { byDay[String(day), default: []].append(index) }
+        }
+        for (day, members) in byDay.sorted(by: { $0.key < $1.key }) {
             do {
                 let outcome = try write(members.map { batches[$0] }, day: day)
                 for (member, reply) in zip(members, outcome) { replies[member] = reply }
@@ -52,11 +58,11 @@ final class DomainFiles {
                 }
             }
         }
-        if let newest = byDay.keys.filter({ $0 != "invalid" }).max(), newest > newestDay {
+        if let newest = byDay.keys.max(), newest > newestDay {
             newestDay = newest
             forget(before: newest)
         }
-        return replies.map { $0 ?? .refused("invalid_batch", message: "receivedAt is not an ISO 8601 UTC time with milliseconds") }
+        return replies
     }
 
     private func write(_ batches: [IngestBatch], day: String) throws(IngestIOError) -> [IngestReply] {

@@ -53,13 +53,12 @@ extension MQTTClient {
         ]
         // At most a second, so that keep-alive pings go out on time, and no longer than the next request deadline.
         var timeoutMs: Int32 = 1000
-        if let deadline = state.withLock({ $0.requests.nextDeadline }) {
-            let left = ContinuousClock.now.duration(to: deadline)
-            timeoutMs = left <= .zero ? 0 : min(timeoutMs, Int32(left.milliseconds) + 1)
+        let now = ContinuousClock.now
+        if let deadline = expireRequests(now: now) {
+            timeoutMs = Int32(min(Int64(timeoutMs), now.duration(to: deadline).milliseconds + 1))
         }
         _ = poll(&descriptors, 2, timeoutMs)
         wakeup.awake()
-        expireRequests()
         if descriptors[0].revents != 0 {
             let rc = mosquitto_loop_read(handle, 1)
             guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
@@ -71,10 +70,15 @@ extension MQTTClient {
         return mosquitto_loop_misc(handle)
     }
 
-    private func expireRequests() {
+    /// Fails the requests whose deadline has passed; returns the next deadline (one lock per round of the loop).
+    private func expireRequests(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         var resumptions = Resumptions()
-        state.withLock { $0.requests.expire(now: .now, &resumptions) }
+        let next = state.withLock { state in
+            state.requests.expire(now: now, &resumptions)
+            return state.requests.nextDeadline
+        }
         resumptions.run()
+        return next
     }
 
     private func openConnection() -> Int32 {

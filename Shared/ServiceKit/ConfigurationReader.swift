@@ -48,12 +48,7 @@ public struct ConfigurationReader: Sendable {
 
     /// A TCP port, `defaultValue` when unset.
     public mutating func port(_ variable: String, default defaultValue: Int) -> Int {
-        guard let text = optional(variable) else { return defaultValue }
-        guard let port = Int(text), (0...65535).contains(port) else {
-            report(variable, "must be a port number between 0 and 65535")
-            return defaultValue
-        }
-        return port
+        integer(variable, default: defaultValue, range: 0...65535)
     }
 
     /// A whole number within `range`, `defaultValue` when unset.

@@ -1,4 +1,6 @@
+import Contracts
 import Foundation
+import MQTT
 import Synchronization
 import TestSupport
 import Testing
@@ -88,6 +90,25 @@ struct IngestTests {
             #expect(longIDs.status == 413 && Self.errorCode(longIDs) == "payload_too_large")
             // The gateway's broker connection survived: ingest still works.
             #expect(try await stack.post("big", "{}").status == 200)
+        }
+    }
+
+    @Test("a malformed message on an ingest topic is refused with invalid_batch, counted, and writes nothing; the writer goes on")
+    func malformedMessage() async throws {
+        try await IngestStack.with { stack in
+            let clientID = "impostor-\(UUID().uuidString.prefix(6))"
+            let client = try await stack.broker.connectedClient(clientID: clientID, responseTopic: Topic.replies(clientID: clientID))
+            let writer = try #require(stack.runningWriters.first)
+            for payload in ["not a batch", #"{"ids":["a"],"receivedAt":"../../etc"}"# + "\n{}", #"{"ids":["a","b"],"receivedAt":"2026-11-23T14:05:09.123Z"}"# + "\n{}"] {
+                let message = try await client.request(Topic.ingest(domain: "bad"), payload: Data(payload.utf8), timeout: .seconds(5))
+                let reply = try ContractCoding.decode(IngestReply.self, from: message.payload)
+                #expect(reply.error == "invalid_batch" && reply.stored == nil, "\(payload)")
+            }
+            #expect(try await IngestStack.metric(#"leitstand_ingest_rejected_total{reason="invalid_batch"}"#, of: writer) == 3)
+            #expect(try stack.lines("bad").isEmpty)
+            #expect(writer.process.isRunning)
+            #expect(try await stack.post("bad", #"{"fine":true}"#).status == 200)
+            await client.disconnect()
         }
     }
 

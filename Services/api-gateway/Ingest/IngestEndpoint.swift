@@ -63,13 +63,12 @@ final class IngestEndpoint: Sendable {
                 "Idempotency-Key must be 1–\(IngestEventID.maximumKeyLength) visible ASCII characters without \" or \\"
             )
         }
-        let tooLarge = IngestRefusal(.contentTooLarge, "payload_too_large", "the body is larger than \(settings.maximumBytes) bytes")
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > settings.maximumBytes { throw tooLarge }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > settings.maximumBytes { throw bodyTooLarge }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: settings.maximumBytes)
         } catch {
-            throw tooLarge
+            throw bodyTooLarge
         }
         let json: CompactJSON
         do {
@@ -93,6 +92,10 @@ final class IngestEndpoint: Sendable {
             throw IngestRefusal(.contentTooLarge, "payload_too_large", "the batch with its event ids is larger than a message may be: send fewer events per request, or a shorter Idempotency-Key")
         }
         return batch
+    }
+
+    private var bodyTooLarge: IngestRefusal {
+        IngestRefusal(.contentTooLarge, "payload_too_large", "the body is larger than \(settings.maximumBytes) bytes")
     }
 
     private func store(_ batch: IngestBatch, domain: String) async throws -> Response {

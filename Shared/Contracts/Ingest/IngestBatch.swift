@@ -38,13 +38,10 @@ public struct IngestBatch: Sendable, Equatable {
     /// room for the topic and properties. A broker disconnects a client that sends a bigger packet.
     public static let maximumMessageBytes = 2_000_000
 
-    /// The size of ``encoded()``, without encoding.
+    /// At least what this batch adds to ``encode(_:)``'s message (an upper bound, without encoding it).
     public var encodedSize: Int {
         48 + receivedAt.utf8.count + events.reduce(0) { $0 + $1.id.utf8.count + 3 + $1.json.count + 1 }
     }
-
-    /// The wire form of one batch (see the type's description).
-    public func encoded() -> Data { Self.encode([self]) }
 
     /// Several requests' batches in one message (the gateway coalesces requests that arrive while a message to
     /// the writer is under way): each batch's header line, then its event lines, one batch after the other.
@@ -72,13 +69,6 @@ public struct IngestBatch: Sendable, Equatable {
             }
         }
         return Data(bytes)
-    }
-
-    /// Reads a message of exactly one batch.
-    public init(decoding data: Data) throws(IngestBatchError) {
-        let batches = try Self.decodeAll(data)
-        guard batches.count == 1 else { throw IngestBatchError("\(batches.count) batches where one was expected") }
-        self = batches[0]
     }
 
     /// Reads a message of one or more batches and checks everything a writer relies on: each header, the
