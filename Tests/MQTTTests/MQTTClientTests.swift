@@ -172,7 +172,7 @@ struct MQTTClientTests {
             await #expect(throws: MQTTError.noSubscribers(topic: "leitstand/rpc/nobody/here")) {
                 try await requester.request("leitstand/rpc/nobody/here", payload: Data(), timeout: .seconds(10))
             }
-            #expect(ContinuousClock.now - started < .milliseconds(500))
+            #expect(ContinuousClock.now - started < .seconds(2))
             // The client is fine afterwards: a request that someone answers still works.
             let responder = try await broker.connectedClient()
             let serving = Task { try await responder.serveRequests(on: "leitstand/rpc/echo/+") { $0.payload } }
@@ -204,7 +204,7 @@ struct MQTTClientTests {
             await #expect(throws: MQTTError.notConnected) {
                 try await requester.request("leitstand/rpc/any/thing", payload: Data(), timeout: .seconds(10))
             }
-            #expect(ContinuousClock.now - started < .milliseconds(100))
+            #expect(ContinuousClock.now - started < .seconds(1))
         }
     }
 
