@@ -26,6 +26,9 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
 let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
 let httpTypes = Target.Dependency.product(name: "HTTPTypes", package: "swift-http-types")
+let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+let jwt = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
+let bcrypt = Target.Dependency.product(name: "HummingbirdBcrypt", package: "hummingbird-auth")
 
 let package = Package(
     name: "leitstand",
@@ -33,6 +36,8 @@ let package = Package(
     products: [
         .executable(name: "api-gateway", targets: ["api-gateway"]),
         .executable(name: "ingest-writer", targets: ["ingest-writer"]),
+        .executable(name: "door-scheduler", targets: ["door-scheduler"]),
+        .executable(name: "pi-door-client", targets: ["pi-door-client"]),
         .executable(name: "leitstand", targets: ["leitstand"]),
         .executable(name: "mqtt-benchmark", targets: ["mqtt-benchmark"]),
     ],
@@ -47,6 +52,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -55,7 +63,16 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        .systemLibrary(
+            name: "CGPIOD",
+            path: "Shared/CGPIOD",
+            pkgConfig: "libgpiod",
+            providers: [.apt(["libgpiod-dev"])]
+        ),
         shared("MQTT", dependencies: ["CMosquitto", log]),
+        shared("GPIO", dependencies: ["CGPIOD"]),
+        shared("DoorCrypto", dependencies: ["Contracts", crypto]),
+        shared("DoorStore", dependencies: ["Database", "DoorCrypto", "Contracts", "ServiceKit", postgres, log, bcrypt, nioPosix]),
         shared("Contracts", dependencies: []),
         shared("Database", dependencies: [postgres, log, .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         shared("ServiceKit", dependencies: [
@@ -64,9 +81,13 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
-        service("api-gateway", dependencies: ["ServiceKit", "MQTT", "Database", "Contracts", hummingbird, httpTypes, nioCore, log, metrics]),
+        service("api-gateway", dependencies: [
+            "ServiceKit", "MQTT", "Database", "Contracts", "DoorStore", hummingbird, httpTypes, nioCore, log, metrics, jwt, bcrypt, postgres,
+        ]),
+        service("door-scheduler", dependencies: ["ServiceKit", "MQTT", "Database", "Contracts", "DoorCrypto", "DoorStore", lifecycle, log, metrics, postgres]),
+        service("pi-door-client", dependencies: ["ServiceKit", "MQTT", "Contracts", "DoorCrypto", "GPIO", argumentParser, lifecycle, log, metrics]),
         service("ingest-writer", dependencies: ["ServiceKit", "MQTT", "Contracts", lifecycle, log, metrics, nioPosix]),
-        service("leitstand", dependencies: ["Database", "MQTT", "Contracts", "ServiceKit", argumentParser, postgres, log]),
+        service("leitstand", dependencies: ["Database", "MQTT", "Contracts", "ServiceKit", "DoorCrypto", "DoorStore", argumentParser, postgres, log]),
 
         .executableTarget(
             name: "mqtt-benchmark",

@@ -3,7 +3,12 @@ import ServiceKit
 /// The api-gateway's own configuration, checked at start so that a gateway never runs half-configured.
 struct GatewaySettings: Sendable {
     /// Signs member sessions (HS256); at least 32 characters.
-    var jwtSecret: String?
+    var jwtSecret: String
+    var sessionLifetime: Duration
+    /// Mark the session cookie `Secure` (only sent over HTTPS); off for the local dev stack on plain HTTP.
+    var secureCookie: Bool
+    /// How long a door request waits for the door-scheduler's answer.
+    var doorTimeout: Duration
     var ingest: IngestSettings?
 
     struct IngestSettings: Sendable {
@@ -17,10 +22,13 @@ struct GatewaySettings: Sendable {
     }
 
     static func read(_ reader: inout ConfigurationReader) -> GatewaySettings {
-        let jwtSecret = reader.secret("LEITSTAND_JWT_SECRET", minimumLength: 32)
-        guard reader.flag("LEITSTAND_INGEST_ENABLED", default: true) else {
-            return GatewaySettings(jwtSecret: jwtSecret, ingest: nil)
-        }
+        var settings = GatewaySettings(
+            jwtSecret: reader.secret("LEITSTAND_JWT_SECRET", minimumLength: 32) ?? "",
+            sessionLifetime: .seconds(reader.integer("LEITSTAND_SESSION_TTL_S", default: 43_200, range: 60...2_592_000)),
+            secureCookie: reader.flag("LEITSTAND_COOKIE_SECURE", default: true),
+            doorTimeout: .milliseconds(reader.integer("LEITSTAND_DOOR_TIMEOUT_MS", default: 3_000, range: 10...60_000))
+        )
+        guard reader.flag("LEITSTAND_INGEST_ENABLED", default: true) else { return settings }
         let token = reader.optional("LEITSTAND_TOKEN")
         if token == nil {
             reader.report("LEITSTAND_TOKEN", "is not set (set it, or LEITSTAND_INGEST_ENABLED=false to run without ingest)")
@@ -32,6 +40,7 @@ struct GatewaySettings: Sendable {
             timeout: .milliseconds(reader.integer("LEITSTAND_INGEST_TIMEOUT_MS", default: 3_000, range: 10...60_000)),
             maximumInFlight: reader.integer("LEITSTAND_INGEST_MAX_INFLIGHT", default: 4_096, range: 1...1_000_000)
         )
-        return GatewaySettings(jwtSecret: jwtSecret, ingest: ingest)
+        settings.ingest = ingest
+        return settings
     }
 }

@@ -1,3 +1,4 @@
+import DoorStore
 import Logging
 import ServiceKit
 
@@ -11,6 +12,10 @@ let (runtime, settings) = ServiceRuntime.bootstrap(
 )
 runtime.logger.info("gateway configured", metadata: ["ingest.enabled": "\(settings.ingest != nil)"])
 let router = runtime.makeRouter()
+guard let database = runtime.database else { preconditionFailure("the gateway uses the database") }
+let sessions = await MemberSessions.make(secret: settings.jwtSecret, lifetime: settings.sessionLifetime, secureCookie: settings.secureCookie)
+LoginEndpoint(members: MemberDirectory(client: database, logger: runtime.logger), sessions: sessions, logger: runtime.logger).register(on: router)
+DoorEndpoints(sessions: sessions, scheduler: SchedulerLink(mqtt: runtime.mqtt, timeout: settings.doorTimeout, logger: runtime.logger)).register(on: router)
 if let ingest = settings.ingest {
     IngestEndpoint(settings: ingest, mqtt: runtime.mqtt, logger: runtime.logger).register(on: router)
 }

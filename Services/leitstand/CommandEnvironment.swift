@@ -15,6 +15,12 @@ enum CommandEnvironment {
         return logger
     }()
 
+    /// Who runs the command, for audit entries: `$SUDO_USER` or `$USER` on this host.
+    static var `operator`: String {
+        let environment = ProcessInfo.processInfo.environment
+        return "operator:\(environment["SUDO_USER"] ?? environment["USER"] ?? "unknown")@\(ProcessInfo.processInfo.hostName)"
+    }
+
     /// Fails the command with every configuration problem, one per line.
     static func validate(_ reader: ConfigurationReader) throws {
         do {

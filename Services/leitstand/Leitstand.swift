@@ -6,6 +6,9 @@ struct Leitstand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leitstand",
         abstract: "Operate a Leitstand installation.",
-        subcommands: [MigrateCommand.self, ServiceCommand.self]
+        subcommands: [
+            MigrateCommand.self, ServiceCommand.self, MemberCommand.self, DeviceCommand.self, AreaCommand.self, JobsCommand.self,
+            HousekeepingCommand.self, SecretKeyCommand.self,
+        ]
     )
 }

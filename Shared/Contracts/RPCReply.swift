@@ -13,9 +13,12 @@ public struct RPCReply<Body: Codable & Sendable>: Codable, Sendable {
 public struct ErrorBody: Codable, Sendable, Equatable, Error {
     public var error: String
     public var message: String?
+    /// For 429 and some 503s: the exact time left, rounded up; the `Retry-After` header says the same.
+    public var retryAfterSeconds: Int?
 
-    public init(_ error: String, message: String? = nil) {
+    public init(_ error: String, message: String? = nil, retryAfterSeconds: Int? = nil) {
         self.error = error
         self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
     }
 }

@@ -23,6 +23,8 @@ public enum Topic {
     public static let allDoorConfirms = "\(prefix)/door/+/confirm"
     /// Retained presence of a door device (the last will publishes `offline`).
     public static func deviceStatus(_ deviceID: String) -> String { "\(prefix)/device/\(deviceID)/status" }
+    /// Asks one door device's client to drain and exit, for systemd to restart it.
+    public static func deviceRestart(_ deviceID: String) -> String { "\(prefix)/device/\(deviceID)/cmd/restart" }
     /// Every device's presence, for the scheduler.
     public static let allDeviceStatuses = "\(prefix)/device/+/status"
 

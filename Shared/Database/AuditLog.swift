@@ -62,6 +62,26 @@ public struct AuditLog: Sendable {
         throw DatabaseError.noRowReturned("INSERT INTO audit_log")
     }
 
+    /// Appends an entry inside the caller's transaction, so that the change and its audit entry commit together.
+    public static func append(
+        on connection: PostgresConnection,
+        logger: Logger,
+        service: String,
+        actor: String,
+        type: String,
+        subject: String,
+        detail: some Encodable & Sendable
+    ) async throws {
+        let json = String(decoding: try JSONEncoder.audit.encode(detail), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO audit_log (service, actor, type, subject, detail)
+            VALUES (\(service), \(actor), \(type), \(subject), \(json)::jsonb)
+            """,
+            logger: logger
+        )
+    }
+
     /// The newest entries first, optionally only those of one subject or type.
     public func recent(subject: String? = nil, type: String? = nil, limit: Int = 100) async throws -> [AuditEntry] {
         let rows = try await client.query(

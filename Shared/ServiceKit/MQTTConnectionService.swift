@@ -22,12 +22,9 @@ public struct MQTTConnectionService: Service {
 
     /// The will and birth messages of a service, to be put in its ``MQTTConfiguration`` before the client is made.
     public static func announce(_ identity: ServiceIdentity, in configuration: inout MQTTConfiguration) {
-        let topic = Topic.serviceStatus(identity.name)
-        let offline = ServiceStatus(state: .offline, service: identity.name, version: identity.version, reason: "connection lost")
-        configuration.will = .init(topic: topic, payload: (try? ContractCoding.encode(offline)) ?? Data(), retain: true)
+        configuration.will = .init(topic: identity.statusTopic, payload: identity.status(.offline, at: nil, reason: "connection lost"), retain: true)
         configuration.birth = {
-            let online = ServiceStatus(state: .online, service: identity.name, version: identity.version, at: Date())
-            return .init(topic: topic, payload: (try? ContractCoding.encode(online)) ?? Data(), retain: true)
+            .init(topic: identity.statusTopic, payload: identity.status(.online, at: Date()), retain: true)
         }
     }
 
@@ -35,17 +32,10 @@ public struct MQTTConnectionService: Service {
         client.start()
         try? await gracefulShutdown()
         if client.isConnected {
-            let offline = ServiceStatus(
-                state: .offline,
-                service: identity.name,
-                version: identity.version,
-                at: Date(),
-                reason: exit.reason ?? "shut down"
-            )
+            let payload = identity.status(.offline, at: Date(), reason: exit.reason ?? "shut down")
             do {
-                let payload = try ContractCoding.encode(offline)
                 try await withTimeout(.seconds(2), operation: "publish offline status") {
-                    try await client.publish(Topic.serviceStatus(identity.name), payload: payload, retain: true)
+                    try await client.publish(identity.statusTopic, payload: payload, retain: true)
                 }
             } catch {
                 logger.warning("could not publish the offline status", metadata: ["error": "\(error)"])

@@ -25,7 +25,7 @@ public struct RestartCommandService: Service {
     }
 
     public func run() async throws {
-        let topic = Topic.restartCommand(identity.name)
+        let topic = identity.restartTopic
         let commands = try await client.subscribe(topic, qos: .atLeastOnce, options: [.neverSendRetained])
         for await message in commands.cancelOnGracefulShutdown() {
             guard let command = await accept(message) else { continue }

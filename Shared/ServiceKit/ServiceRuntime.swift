@@ -35,6 +35,7 @@ public struct ServiceRuntime: Sendable {
         usesDatabase: Bool,
         defaultHTTPPort: Int,
         session: MQTTConfiguration.Session = .clean,
+        makesRequests: Bool = true,
         settings: (inout ConfigurationReader) -> Settings
     ) -> (ServiceRuntime, Settings) {
         var reader = ConfigurationReader()
@@ -79,7 +80,8 @@ public struct ServiceRuntime: Sendable {
         MetricsSystem.bootstrap(metricsFactory)
 
         mqttConfiguration.session = session
-        mqttConfiguration.responseTopic = Topic.replies(clientID: clientID)
+        // A door device asks nothing over MQTT, and its broker rights have no reply topic.
+        mqttConfiguration.responseTopic = makesRequests ? Topic.replies(clientID: clientID) : nil
         MQTTConnectionService.announce(identity, in: &mqttConfiguration)
         let mqtt: MQTTClient
         do {

@@ -13,8 +13,17 @@ public struct DoorJob: Codable, Sendable, Equatable {
     public var expiresAt: Date
     /// Hex HMAC-SHA256 under the device secret of ``signedText``.
     public var sig: String
+    /// During a secret rotation's grace period: the same HMAC under the previous secret, so that a device still
+    /// holding only that one verifies the job too. Absent otherwise.
+    public var previousSig: String?
+    /// When the scheduler published the job, by its clock. Not signed: the device only compares it with its own
+    /// clock to warn about skew.
+    public var issuedAt: Date?
 
-    public init(jobId: String, area: String, deviceId: String, nonce: String, pulseMs: Int, expiresAt: Date, sig: String = "") {
+    public init(
+        jobId: String, area: String, deviceId: String, nonce: String, pulseMs: Int, expiresAt: Date,
+        sig: String = "", previousSig: String? = nil, issuedAt: Date? = nil
+    ) {
         self.jobId = jobId
         self.area = area
         self.deviceId = deviceId
@@ -22,6 +31,8 @@ public struct DoorJob: Codable, Sendable, Equatable {
         self.pulseMs = pulseMs
         self.expiresAt = expiresAt
         self.sig = sig
+        self.previousSig = previousSig
+        self.issuedAt = issuedAt
     }
 
     /// `jobId|area|deviceId|nonce|pulseMs|expiresAt`, with `expiresAt` as ISO 8601 in UTC to the second, exactly

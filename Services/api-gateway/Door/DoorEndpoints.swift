@@ -1,0 +1,77 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import JWTKit
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceKit
+
+/// The door API: members open doors and watch their jobs; devices without MQTT poll and confirm over HTTP.
+/// The gateway only authenticates and forwards; the door-scheduler decides.
+struct DoorEndpoints: Sendable {
+    let sessions: MemberSessions
+    let scheduler: SchedulerLink
+    private static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
+    private static let deviceSecretHeader = HTTPField.Name("X-Device-Secret")!
+
+    func register(on router: Router<some RequestContext>) {
+        router.post("api/door/open/:area") { request, context in
+            await open(request, area: context.parameters.get("area") ?? "")
+        }
+        router.get("api/door/jobs/:jobId") { request, context in
+            await job(request, id: context.parameters.get("jobId") ?? "")
+        }
+        router.get("api/device/poll/:deviceId") { request, context in
+            await poll(request, deviceID: context.parameters.get("deviceId") ?? "")
+        }
+        router.post("api/device/confirm/:jobId") { request, context in
+            await confirm(request, jobID: context.parameters.get("jobId") ?? "")
+        }
+    }
+
+    private static let unauthorized = SchedulerLink.error(.unauthorized, "log in first: POST /api/auth/login")
+
+    private func open(_ request: Request, area: String) async -> Response {
+        guard let member = await sessions.member(of: request) else { return Self.unauthorized }
+        let key = request.headers[Self.idempotencyKeyHeader]
+        if let key, key.isEmpty || key.count > 128 {
+            return SchedulerLink.error(.invalidRequest, "Idempotency-Key must be 1–128 characters")
+        }
+        let open = DoorRPC.OpenRequest(member: member.sub.value, isAdmin: member.admin, area: area, idempotencyKey: key)
+        return await scheduler.call(.open, open)
+    }
+
+    private func job(_ request: Request, id: String) async -> Response {
+        guard let member = await sessions.member(of: request) else { return Self.unauthorized }
+        return await scheduler.call(.job, DoorRPC.JobRequest(jobId: id, member: member.sub.value, isAdmin: member.admin))
+    }
+
+    private func poll(_ request: Request, deviceID: String) async -> Response {
+        guard let secret = request.headers[Self.deviceSecretHeader] else {
+            return SchedulerLink.error(.deviceForbidden, "send the device secret as X-Device-Secret")
+        }
+        return await scheduler.call(.poll, DoorRPC.PollRequest(deviceId: deviceID, secret: secret))
+    }
+
+    private struct ConfirmBody: Decodable {
+        var deviceId: String
+        var nonce: String
+        var result: DoorConfirm.Result
+        var message: String?
+    }
+
+    private func confirm(_ request: Request, jobID: String) async -> Response {
+        guard let secret = request.headers[Self.deviceSecretHeader] else {
+            return SchedulerLink.error(.deviceForbidden, "send the device secret as X-Device-Secret")
+        }
+        guard
+            let body = try? await request.body.collect(upTo: 16_384),
+            let confirm = try? JSONDecoder().decode(ConfirmBody.self, from: Data(body.readableBytesView))
+        else {
+            return SchedulerLink.error(.invalidRequest, #"send {"deviceId","nonce","result":"executed"|"failed","message"} as JSON"#)
+        }
+        let forwarded = DoorRPC.ConfirmRequest(jobId: jobID, deviceId: confirm.deviceId, nonce: confirm.nonce, result: confirm.result, message: confirm.message, secret: secret)
+        return await scheduler.call(.confirm, forwarded)
+    }
+}

@@ -1,0 +1,60 @@
+import Contracts
+import DoorStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceKit
+
+/// `POST /api/auth/login` `{"username","password"}` → 200 `{"token","expiresIn"}` and the session cookie;
+/// 401 `invalid_credentials`; 429 `too_many_attempts` with `Retry-After` after repeated failures.
+struct LoginEndpoint: Sendable {
+    let members: MemberDirectory
+    let sessions: MemberSessions
+    let logger: Logger
+
+    private struct Credentials: Decodable {
+        var username: String
+        var password: String
+    }
+
+    private struct Issued: Encodable {
+        var token: String
+        var expiresIn: Int64
+    }
+
+    func register(on router: Router<some RequestContext>) {
+        router.post("api/auth/login") { request, _ in await login(request) }
+    }
+
+    private func login(_ request: Request) async -> Response {
+        guard
+            let body = try? await request.body.collect(upTo: 16_384),
+            let credentials = try? JSONDecoder().decode(Credentials.self, from: Data(body.readableBytesView)),
+            !credentials.username.isEmpty, credentials.username.count <= 128, credentials.password.count <= 1_024
+        else {
+            return SchedulerLink.error(.invalidRequest, #"send {"username": "…", "password": "…"} as JSON"#)
+        }
+        do {
+            let throttleKey = "login:\(credentials.username.lowercased())"
+            switch try await members.login(username: credentials.username, password: credentials.password, throttleKey: throttleKey) {
+            case .member(let member):
+                let token = try await sessions.issue(username: member.username, isAdmin: member.isAdmin)
+                logger.info("member logged in", metadata: ["member": "\(member.username)"])
+                var headers: HTTPFields = [:]
+                headers[.setCookie] = sessions.cookie(for: token)
+                return try JSONResponse.make(.ok, Issued(token: token, expiresIn: sessions.lifetime.components.seconds), headers: headers)
+            case .invalidCredentials:
+                logger.info("login refused", metadata: ["member": "\(credentials.username)"])
+                return SchedulerLink.error(.invalidCredentials, "wrong username or password")
+            case .throttled(let retryAfter):
+                logger.warning("login throttled", metadata: ["member": "\(credentials.username)", "retryAfterSeconds": "\(retryAfter)"])
+                return SchedulerLink.error(.tooManyAttempts, "too many failed logins; wait", retryAfter: retryAfter)
+            }
+        } catch {
+            logger.error("login failed", metadata: ["error": "\(error)"])
+            return SchedulerLink.error(.schedulerUnavailable, "login is not possible right now", retryAfter: 2)
+        }
+    }
+}

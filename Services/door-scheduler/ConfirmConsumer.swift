@@ -1,0 +1,63 @@
+import Contracts
+import DoorCrypto
+import DoorStore
+import Foundation
+import Logging
+import MQTT
+import Metrics
+import ServiceLifecycle
+
+/// Takes the devices' signed confirms from `leitstand/door/+/confirm`. The scheduler's MQTT session is
+/// persistent, so confirms sent while it restarts wait in the broker and arrive here afterwards; replicas share
+/// the subscription. A confirm is checked (signature under the device's secrets, device, nonce) and recorded;
+/// a repeated one changes nothing.
+struct ConfirmConsumer: Service {
+    static let subscription = "$share/door-scheduler/\(Topic.allDoorConfirms)"
+
+    let client: MQTTClient
+    let ledger: DoorJobLedger
+    let devices: DeviceRegistry
+    let logger: Logger
+
+    func run() async throws {
+        let confirms = try await client.subscribe(Self.subscription, qos: .atLeastOnce)
+        for await message in confirms.cancelOnGracefulShutdown() {
+            await handle(message)
+        }
+    }
+
+    private func handle(_ message: MQTTMessage) async {
+        guard let confirm = try? ContractCoding.decode(DoorConfirm.self, from: message.payload) else {
+            refuse("malformed", message: message)
+            return
+        }
+        do {
+            guard let secrets = try await devices.secrets(of: confirm.deviceId), confirm.hasValidSignature(secrets: secrets.all) else {
+                refuse("bad_signature", message: message, confirm: confirm)
+                return
+            }
+            let outcome = try await ledger.confirm(
+                jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
+                code: confirm.code, message: confirm.message, via: "mqtt"
+            )
+            switch outcome {
+            case .recorded(let status):
+                Counter(label: "leitstand_door_confirms_total", dimensions: [("result", status.rawValue)]).increment()
+                logger.info("door job confirmed", metadata: ["job.id": "\(confirm.jobId)", "device.id": "\(confirm.deviceId)", "job.status": "\(status.rawValue)"])
+            case .refused(let error):
+                refuse(error.error, message: message, confirm: confirm)
+            }
+        } catch {
+            // Not acknowledged as done: the broker already has the PUBACK, so log loudly; the job expires on time.
+            logger.error("door confirm could not be recorded", metadata: ["job.id": "\(confirm.jobId)", "error": "\(error)"])
+        }
+    }
+
+    private func refuse(_ reason: String, message: MQTTMessage, confirm: DoorConfirm? = nil) {
+        Counter(label: "leitstand_door_confirms_refused_total", dimensions: [("reason", reason)]).increment()
+        logger.warning("door confirm refused", metadata: [
+            "reason": "\(reason)", "mqtt.topic": "\(message.topic)",
+            "job.id": "\(confirm?.jobId ?? "-")", "device.id": "\(confirm?.deviceId ?? "-")",
+        ])
+    }
+}

@@ -1,0 +1,24 @@
+import DoorStore
+import MQTT
+import ServiceKit
+
+/// Owns door jobs: decides opens (locks and limits in Postgres), publishes signed jobs to the area's device,
+/// records confirms, expires jobs on time, and tracks which devices are online.
+let (runtime, settings) = ServiceRuntime.bootstrap(
+    ServiceIdentity(name: "door-scheduler"),
+    usesDatabase: true,
+    defaultHTTPPort: 8083,
+    // Confirms sent while the scheduler restarts wait in the broker for this session.
+    session: .persistent(expiry: .seconds(3_600)),
+    settings: SchedulerSettings.read
+)
+guard let database = runtime.database else { preconditionFailure("the scheduler uses the database") }
+let devices = DeviceRegistry(client: database, sealer: settings.sealer, logger: runtime.logger)
+let ledger = DoorJobLedger(client: database, devices: devices, policy: settings.policy, service: runtime.identity.name, logger: runtime.logger)
+let presence = DevicePresence(client: runtime.mqtt, logger: runtime.logger)
+await runtime.run(router: runtime.makeRouter(), services: [
+    presence,
+    DoorRequestService(client: runtime.mqtt, ledger: ledger, devices: devices, presence: presence, logger: runtime.logger),
+    ConfirmConsumer(client: runtime.mqtt, ledger: ledger, devices: devices, logger: runtime.logger),
+    JobTimers(ledger: ledger, retentionDays: settings.retentionDays, logger: runtime.logger),
+])

@@ -1,0 +1,38 @@
+import Foundation
+import ServiceKit
+
+/// The door device's configuration (`LEITSTAND_DEVICE_ID`, `…_SECRET`, `…_AREAS`, `LEITSTAND_GPIO`, …).
+struct DeviceSettings: Sendable {
+    /// The relay is never held longer than this, whatever a job asks.
+    static let maximumPulseMs = 10_000
+
+    var deviceID: String
+    var secret: String
+    /// During a rotation: the secret before `secret`, still accepted on jobs until the operator removes it.
+    var previousSecret: String?
+    var areas: [String]
+    var gpio: String
+    var pulseMs: Int
+    /// Where the ids of jobs already taken are kept across restarts.
+    var stateDirectory: String
+    var maximumClockSkew: Duration
+
+    var secrets: [String] { [secret] + (previousSecret.map { [$0] } ?? []) }
+
+    static func read(_ reader: inout ConfigurationReader) -> DeviceSettings {
+        let deviceID = reader.required("LEITSTAND_DEVICE_ID") ?? ""
+        let secret = reader.secret("LEITSTAND_DEVICE_SECRET", minimumLength: 16) ?? ""
+        let areas = (reader.required("LEITSTAND_AREAS") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if areas.isEmpty && reader.optional("LEITSTAND_AREAS") != nil { reader.report("LEITSTAND_AREAS", "names no area (comma-separated, e.g. haus-a,keller)") }
+        return DeviceSettings(
+            deviceID: deviceID,
+            secret: secret,
+            previousSecret: reader.optional("LEITSTAND_DEVICE_SECRET_PREVIOUS"),
+            areas: areas,
+            gpio: reader.required("LEITSTAND_GPIO") ?? "",
+            pulseMs: reader.integer("LEITSTAND_PULSE_MS", default: 1_000, range: 1...maximumPulseMs),
+            stateDirectory: reader.writableDirectory("LEITSTAND_STATE_DIR") ?? "",
+            maximumClockSkew: .seconds(2)
+        )
+    }
+}

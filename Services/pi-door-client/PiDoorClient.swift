@@ -1,0 +1,79 @@
+import ArgumentParser
+import Contracts
+import Foundation
+import GPIO
+import Logging
+import MQTT
+import ServiceKit
+
+/// The door device on a Raspberry Pi: takes signed jobs for its areas over MQTT, pulses the relay, confirms.
+@main
+struct PiDoorClient: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pi-door-client",
+        abstract: "Leitstand's door device: MQTT jobs → relay pulse → signed confirm.",
+        subcommands: [Run.self, TestRelay.self],
+        defaultSubcommand: Run.self
+    )
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the device (what the systemd unit starts).")
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            let deviceID = environment["LEITSTAND_DEVICE_ID"] ?? ""
+            let areas = (environment["LEITSTAND_AREAS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let identity = ServiceIdentity(
+                name: "pi-door-client",
+                statusTopic: Topic.deviceStatus(deviceID),
+                restartTopic: Topic.deviceRestart(deviceID)
+            ) { state, at, _ in
+                (try? ContractCoding.encode(DeviceStatus(state: state, areas: areas, version: ServiceIdentity.buildVersion, at: at))) ?? Data()
+            }
+            let (runtime, settings) = ServiceRuntime.bootstrap(
+                identity, usesDatabase: false, defaultHTTPPort: 8084, makesRequests: false, settings: DeviceSettings.read
+            )
+            let relay: any DoorRelay
+            let seen: SeenJobs
+            do {
+                relay = try DoorRelays.open(settings.gpio, consumer: "leitstand-door")
+                seen = try SeenJobs(directory: settings.stateDirectory)
+            } catch {
+                FileHandle.standardError.write(Data("pi-door-client: \(error)\n".utf8))
+                Foundation.exit(ProcessExit.configurationError)
+            }
+            runtime.logger.info("door device configured", metadata: ["device.id": "\(settings.deviceID)", "areas": "\(settings.areas)", "seenJobs": "\(seen.count)"])
+            let controller = RelayController(relay: relay, logger: runtime.logger)
+            await runtime.run(router: runtime.makeRouter(), services: [
+                JobExecutor(client: runtime.mqtt, settings: settings, relay: controller, seen: seen, logger: runtime.logger)
+            ])
+        }
+    }
+
+    struct TestRelay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "test-relay",
+            abstract: "Pulse the relay once, locally, without the broker (the hardware test of seed 000)."
+        )
+
+        @Option(name: .customLong("ms"), help: "Pulse length in milliseconds (default LEITSTAND_PULSE_MS or 1000; at most 10000).")
+        var milliseconds: Int?
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            guard let gpio = environment["LEITSTAND_GPIO"] else { throw ValidationError("LEITSTAND_GPIO is not set") }
+            let length = milliseconds ?? environment["LEITSTAND_PULSE_MS"].flatMap(Int.init) ?? 1_000
+            guard (1...DeviceSettings.maximumPulseMs).contains(length) else { throw ValidationError("--ms must be 1…\(DeviceSettings.maximumPulseMs)") }
+            let relay = try DoorRelays.open(gpio, consumer: "leitstand-door-test")
+            let controller = RelayController(relay: relay, logger: Logger(label: "test-relay"))
+            switch await controller.pulse(jobID: nil, milliseconds: length) {
+            case .pulsed, .joined:
+                print("relay pulsed for \(length) ms")
+            case .failed(let reason):
+                await controller.release()
+                throw ValidationError("the relay did not pulse: \(reason)")
+            }
+            await controller.release()
+        }
+    }
+}
