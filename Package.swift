@@ -105,6 +105,7 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", log], swiftSettings: swiftSettings),
         .testTarget(name: "DatabaseTests", dependencies: ["Database", "TestSupport", postgres, log], swiftSettings: swiftSettings),
+        .testTarget(name: "DoorTests", dependencies: ["TestSupport", "MQTT", "Contracts", "DoorCrypto", postgres], swiftSettings: swiftSettings),
         .testTarget(name: "IngestTests", dependencies: ["TestSupport", "MQTT", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "IngestWriterTests", dependencies: ["ingest-writer", "Contracts", nioPosix], swiftSettings: swiftSettings),
         .testTarget(

@@ -12,8 +12,12 @@ public final class ChildProcess: Sendable {
     public let pid: pid_t
     private let exitStatus = Mutex<Int32?>(nil)
 
-    /// Starts `executable` with `arguments` and exactly `environment` (plus PATH).
-    public init(name: String, executable: URL, arguments: [String] = [], environment: [String: String], outputFile: URL) throws {
+    /// Starts `executable` with `arguments` and exactly `environment` (plus PATH); `standardInput` is a file it
+    /// reads as stdin (default: nothing).
+    public init(
+        name: String, executable: URL, arguments: [String] = [], environment: [String: String], outputFile: URL,
+        standardInput: URL? = nil
+    ) throws {
         self.name = name
         self.outputFile = outputFile
         var environment = environment
@@ -33,7 +37,7 @@ public final class ChildProcess: Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, standardInput?.path ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputFile.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 

@@ -15,6 +15,15 @@ public struct HTTPProbe: Sendable {
         try JSONSerialization.jsonObject(with: body) as? [String: Any] ?? [:]
     }
 
+    /// Each probe says exactly what it sends: no cookie jar shared between tests (the door login sets one).
+    private static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.httpCookieAcceptPolicy = .never
+        return URLSession(configuration: configuration)
+    }()
+
     public static func get(_ url: String, headers: [String: String] = [:]) async throws -> HTTPProbe {
         try await send("GET", url, headers: headers)
     }
@@ -24,8 +33,9 @@ public struct HTTPProbe: Sendable {
         request.httpMethod = method
         request.httpBody = body
         request.timeoutInterval = 10
+        request.httpShouldHandleCookies = false
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await session.data(for: request)
         let http = response as! HTTPURLResponse
         var fields: [String: String] = [:]
         for (name, value) in http.allHeaderFields { fields["\(name)".lowercased()] = "\(value)" }

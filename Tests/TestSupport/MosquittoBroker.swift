@@ -19,9 +19,10 @@ public final class MosquittoBroker: @unchecked Sendable {
     public static func with(
         aclFile: String? = nil,
         extraUsers: [String: String] = [:],
+        dynamicSecurity: Bool = false,
         _ body: (MosquittoBroker) async throws -> Void
     ) async throws {
-        let broker = try await MosquittoBroker(aclFile: aclFile, extraUsers: extraUsers)
+        let broker = try await MosquittoBroker(aclFile: aclFile, extraUsers: extraUsers, dynamicSecurity: dynamicSecurity)
         do {
             try await body(broker)
         } catch {
@@ -33,7 +34,9 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     /// `aclFile`: the contents of an ACL file, or nil for none (every authenticated user may use every topic).
     /// `extraUsers`: further user names and passwords for the password file.
-    public init(aclFile: String? = nil, extraUsers: [String: String] = [:]) async throws {
+    /// `dynamicSecurity`: load the dynamic-security plugin with the repository's empty configuration, as the stack
+    /// does for door devices.
+    public init(aclFile: String? = nil, extraUsers: [String: String] = [:], dynamicSecurity: Bool = false) async throws {
         port = try freeTCPPort()
         directory = try makeTemporaryDirectory("mosquitto")
         let passwordFile = directory.appendingPathComponent("passwd")
@@ -67,6 +70,11 @@ public final class MosquittoBroker: @unchecked Sendable {
             try aclFile.write(to: aclPath, atomically: true, encoding: .utf8)
             configuration += "acl_file \(aclPath.path)\n"
         }
+        if dynamicSecurity {
+            let state = directory.appendingPathComponent("dynamic-security.json")
+            try FileManager.default.copyItem(at: ServiceProcess.repositoryRoot.appendingPathComponent("deploy/mosquitto/dynamic-security.json"), to: state)
+            configuration += "plugin \(try Self.dynamicSecurityPlugin())\nplugin_opt_config_file \(state.path)\n"
+        }
         try configuration.write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
         try handDirectoryToBrokerUser()
         try await start()
@@ -81,6 +89,14 @@ public final class MosquittoBroker: @unchecked Sendable {
             directory.appendingPathComponent($0).path
         }
         for path in paths { chown(path, uid, gid) }
+    }
+
+    static func dynamicSecurityPlugin() throws -> String {
+        for directory in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"] {
+            let path = "\(directory)/mosquitto_dynamic_security.so"
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        throw TestSupportError("mosquitto_dynamic_security.so not found (Debian's mosquitto package has it)")
     }
 
     static func binary(_ name: String) -> String {
