@@ -1,0 +1,206 @@
+import Contracts
+import DoorCrypto
+import Foundation
+import MQTT
+import TestSupport
+import Testing
+
+/// The door device and its links: what it refuses to pulse, restarts on both sides, secret rotation, the HTTP
+/// fallback, and what the broker lets a device do.
+@Suite("Door devices: checks before a pulse, restarts, rotation, HTTP fallback, broker rights (real processes)")
+struct DoorDeviceTests {
+    static func code(_ response: HTTPProbe) -> String? { (try? response.json())?["error"] as? String }
+
+    static func job(_ id: String = UUID().uuidString.lowercased(), area: String, device: String, expiresIn: TimeInterval = 30) -> DoorJob {
+        DoorJob(jobId: id, area: area, deviceId: device, nonce: "n-\(id.prefix(8))", pulseMs: 50, expiresAt: Date().addingTimeInterval(expiresIn).rounded())
+    }
+
+    static func refusals(_ reason: String, of device: ServiceProcess) async throws -> Double {
+        try await DoorStack.metric("leitstand_device_jobs_refused_total{reason=\"\(reason)\"}", of: device)
+    }
+
+    @Test("a job with a bad signature, for another device or area, past expiresAt, malformed, repeated (QoS 1 duplicate, or after a restart) or retained is never pulsed")
+    func devicePulsesOnlyValidJobs() async throws {
+        try await DoorStack.with { stack in
+            let device = try await stack.addDevice("pi-x", areas: ["x"])
+            try await stack.startDevice("pi-x")
+            let publisher = try await stack.broker.connectedClient()
+            let topic = Topic.doorJobs(area: "x")
+            func send(_ job: DoorJob, retain: Bool = false) async throws {
+                try await publisher.publish(topic, payload: try ContractCoding.encode(job), retain: retain)
+            }
+            try await send(Self.job(area: "x", device: "pi-x").signed(with: "not-the-device-secret-at-all"))
+            try await send(Self.job(area: "x", device: "pi-other").signed(with: device.secret))
+            try await send(Self.job(area: "y", device: "pi-x").signed(with: device.secret))
+            try await send(Self.job(area: "x", device: "pi-x", expiresIn: -5).signed(with: device.secret))
+            try await publisher.publish(topic, payload: Data("{not json".utf8))
+            // A valid job, delivered twice as a QoS 1 redelivery would be.
+            let valid = Self.job(area: "x", device: "pi-x").signed(with: device.secret)
+            try await send(valid)
+            try await send(valid)
+            let process = try #require(stack.devices["pi-x"]?.process)
+            try await waitUntil("the valid job is pulsed") { (try? stack.pulsedJobs("pi-x")) == [valid.jobId] }
+            try await waitUntil("every refusal is counted") { (try? await Self.refusals("duplicate", of: process)) == 1 }
+            #expect(try await Self.refusals("bad_signature", of: process) == 1)
+            #expect(try await Self.refusals("other_device", of: process) == 1)
+            #expect(try await Self.refusals("wrong_area", of: process) == 1)
+            #expect(try await Self.refusals("expired", of: process) == 1)
+            #expect(try await Self.refusals("malformed", of: process) == 1)
+
+            // While the device is away: the same job again, and a valid job left retained on the topic.
+            await stack.stopDevice("pi-x")
+            let retained = Self.job(area: "x", device: "pi-x").signed(with: device.secret)
+            try await send(retained, retain: true)
+            try await stack.startDevice("pi-x")
+            try await send(valid)
+            let restarted = try #require(stack.devices["pi-x"]?.process)
+            try await waitUntil("the repeated job is refused after the restart") { (try? await Self.refusals("duplicate", of: restarted)) == 1 }
+            #expect(try stack.pulsedJobs("pi-x") == [valid.jobId], "the retained or the repeated job was pulsed")
+            try await publisher.publish(topic, payload: Data(), retain: true)
+        }
+    }
+
+    @Test("the scheduler SIGKILLed between dispatch and confirm: the confirm waits in its session and is recorded after the restart")
+    func schedulerKilledBeforeConfirm() async throws {
+        try await DoorStack.with(scheduler: ["LEITSTAND_PULSE_MS": "1500"]) { stack in
+            try await stack.addMember("ida", areas: ["i"])
+            try await stack.addDevice("pi-i", areas: ["i"])
+            try await stack.startDevice("pi-i")
+            let token = try await stack.token("ida")
+            let opened = try await stack.open("i", token: token)
+            #expect(opened.status == 202)
+            let jobID = try #require(try opened.json()["jobId"] as? String)
+            try await stack.stopScheduler(signal: SIGKILL)
+            // The device finishes its pulse and confirms while no scheduler runs.
+            try await waitUntil("the relay pulsed") { (try? stack.pulsedJobs("pi-i")) == [jobID] }
+            try await Task.sleep(for: .milliseconds(300))
+            try await stack.startScheduler()
+            let job = try await stack.waitForJob(jobID, token: token, status: "executed")
+            #expect(job["resultCode"] as? String == "OK")
+        }
+    }
+
+    @Test("rotation: during the grace both secrets work (a device with either pulses and confirms); after it only the new one")
+    func secretRotation() async throws {
+        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "3"]) { stack in
+            try await stack.addMember("jan", areas: ["r"])
+            let original = try await stack.addDevice("pi-r", areas: ["r"])
+            try await stack.startDevice("pi-r")
+            let token = try await stack.token("jan")
+            func openAndWait(_ status: String) async throws -> String {
+                let opened = try await stack.open("r", token: token)
+                #expect(opened.status == 202, "\(opened.text)")
+                let jobID = try #require(try opened.json()["jobId"] as? String)
+                try await stack.waitForJob(jobID, token: token, status: status)
+                return jobID
+            }
+
+            let rotated = try await stack.cli(["device", "rotate-secret", "pi-r", "--grace", "1h"])
+            let newSecret = try #require(rotated.split(separator: "\n").first { $0.hasPrefix("LEITSTAND_DEVICE_SECRET=") }.map { String($0.dropFirst(24)) })
+            #expect(newSecret != original.secret)
+            // The device still holds only the old secret: it verifies the job and its confirm is accepted.
+            _ = try await openAndWait("executed")
+            // Updated device: the new secret, the old one as previous.
+            await stack.stopDevice("pi-r")
+            try await stack.startDevice("pi-r", environment: ["LEITSTAND_DEVICE_SECRET": newSecret, "LEITSTAND_DEVICE_SECRET_PREVIOUS": original.secret])
+            _ = try await openAndWait("executed")
+            #expect(try await stack.request("GET", "/api/device/poll/pi-r", headers: ["X-Device-Secret": original.secret]).status == 200)
+
+            // A rotation with no grace: the secret the device holds is no longer valid anywhere.
+            let again = try await stack.cli(["device", "rotate-secret", "pi-r", "--grace", "0s"])
+            let newest = try #require(again.split(separator: "\n").first { $0.hasPrefix("LEITSTAND_DEVICE_SECRET=") }.map { String($0.dropFirst(24)) })
+            let refusedJob = try await openAndWait("expired")
+            #expect(try !stack.pulsedJobs("pi-r").contains(refusedJob))
+            let process = try #require(stack.devices["pi-r"]?.process)
+            #expect(try await Self.refusals("bad_signature", of: process) == 1)
+            #expect(try await stack.request("GET", "/api/device/poll/pi-r", headers: ["X-Device-Secret": newSecret]).status == 403)
+            #expect(try await stack.request("GET", "/api/device/poll/pi-r", headers: ["X-Device-Secret": newest]).status == 200)
+        }
+    }
+
+    @Test("the HTTP poll/confirm fallback end to end, with 403 device_forbidden/nonce_mismatch/device_mismatch, 409 and 410")
+    func httpFallback() async throws {
+        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "3"]) { stack in
+            try await stack.addMember("kai", areas: ["p"])
+            let device = try await stack.addDevice("pi-p", areas: ["p"])
+            let other = try await stack.addDevice("pi-q", areas: ["q"])
+            let token = try await stack.token("kai")
+            let secret = ["X-Device-Secret": device.secret]
+            func poll() async throws -> [[String: Any]] {
+                let response = try await stack.request("GET", "/api/device/poll/pi-p", headers: secret)
+                #expect(response.status == 200, "\(response.text)")
+                return try response.json()["jobs"] as? [[String: Any]] ?? []
+            }
+            func confirm(_ jobID: String, deviceID: String = "pi-p", nonce: String, result: String = "executed", secret deviceSecret: String? = nil) async throws -> HTTPProbe {
+                let body = try JSONSerialization.data(withJSONObject: ["deviceId": deviceID, "nonce": nonce, "result": result, "message": "pulsed"])
+                return try await stack.request("POST", "/api/device/confirm/\(jobID)", body: body, headers: ["X-Device-Secret": deviceSecret ?? device.secret])
+            }
+
+            #expect(try await stack.open("p", token: token).status == 503)
+            #expect(try await stack.request("GET", "/api/device/poll/pi-p").status == 403)
+            #expect(Self.code(try await stack.request("GET", "/api/device/poll/pi-p", headers: ["X-Device-Secret": "wrong"])) == "device_forbidden")
+            #expect(try await poll().isEmpty)  // the poll is the device's presence
+            let opened = try await stack.open("p", token: token)
+            #expect(opened.status == 202, "\(opened.text)")
+            let jobID = try #require(try opened.json()["jobId"] as? String)
+            #expect(try await stack.job(jobID, token: token)["status"] as? String == "pending")
+            let jobs = try await poll()
+            #expect(jobs.count == 1 && jobs.first?["jobId"] as? String == jobID && jobs.first?["area"] as? String == "p")
+            #expect((jobs.first?["expiresInMs"] as? Int ?? 0) > 1_000)
+            let nonce = try #require(jobs.first?["nonce"] as? String)
+            #expect(try await stack.job(jobID, token: token)["status"] as? String == "dispatched")
+
+            #expect(Self.code(try await confirm(jobID, nonce: nonce, secret: "wrong")) == "device_forbidden")
+            #expect(Self.code(try await confirm(jobID, nonce: "not-the-nonce")) == "nonce_mismatch")
+            #expect(Self.code(try await confirm(jobID, deviceID: "pi-q", nonce: nonce, secret: other.secret)) == "device_mismatch")
+            let confirmed = try await confirm(jobID, nonce: nonce)
+            #expect(confirmed.status == 200)
+            #expect(try confirmed.json()["status"] as? String == "executed")
+            let repeated = try await confirm(jobID, nonce: nonce)
+            #expect(repeated.status == 200)
+            #expect(try repeated.json()["status"] as? String == "executed")
+            let conflicting = try await confirm(jobID, nonce: nonce, result: "failed")
+            #expect(conflicting.status == 409 && Self.code(conflicting) == "already_confirmed")
+
+            // Too late: 410, and the job keeps that the door may have opened late.
+            let late = try #require(try await stack.open("p", token: token).json()["jobId"] as? String)
+            let lateNonce = try #require(try await poll().first?["nonce"] as? String)
+            try await stack.waitForJob(late, token: token, status: "expired", timeout: .seconds(6))
+            let tooLate = try await confirm(late, nonce: lateNonce)
+            #expect(tooLate.status == 410 && Self.code(tooLate) == "confirm_timeout")
+            let job = try await stack.job(late, token: token)
+            #expect(job["status"] as? String == "expired" && job["lateConfirmAt"] is String)
+        }
+    }
+
+    @Test("the broker keeps a device to its areas: another area's job topic is refused at SUBSCRIBE, its confirm topic at PUBLISH")
+    func deviceBrokerRights() async throws {
+        try await DoorStack.with { stack in
+            let device = try await stack.addDevice("pi-acl", areas: ["mine"])
+            var configuration = try MQTTConfiguration(url: device.mqttURL, clientID: "pi-acl-test")
+            configuration.reconnectDelay = .milliseconds(100) ... .milliseconds(500)
+            let client = try stack.broker.client(configuration)
+            try await client.connect()
+            let own = try await client.subscribe(Topic.doorJobs(area: "mine"), options: [.neverSendRetained])
+            defer { own.cancel() }
+            await #expect(throws: MQTTError.refused(operation: "subscribe to \(Topic.doorJobs(area: "theirs"))", reasonCode: 0x87)) {
+                _ = try await client.subscribe(Topic.doorJobs(area: "theirs"))
+            }
+            await #expect(throws: MQTTError.refused(operation: "subscribe to leitstand/#", reasonCode: 0x87)) {
+                _ = try await client.subscribe("leitstand/#")
+            }
+            try await client.publish(Topic.deviceStatus("pi-acl"), payload: Data(#"{"state":"offline","areas":[],"version":"t"}"#.utf8), retain: true)
+            await #expect(throws: (any Error).self) {
+                try await client.publish(Topic.doorConfirm(area: "theirs"), payload: Data("{}".utf8))
+            }
+            await #expect(throws: (any Error).self) {
+                try await client.publish(Topic.doorJobs(area: "mine"), payload: Data("{}".utf8))
+            }
+        }
+    }
+}
+
+extension Date {
+    /// Whole seconds, as the contract's timestamps are.
+    func rounded() -> Date { Date(timeIntervalSince1970: timeIntervalSince1970.rounded(.down)) }
+}
