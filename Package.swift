@@ -107,6 +107,8 @@ let package = Package(
         .testTarget(name: "DatabaseTests", dependencies: ["Database", "TestSupport", postgres, log], swiftSettings: swiftSettings),
         .testTarget(name: "DoorTests", dependencies: ["TestSupport", "MQTT", "Contracts", "DoorCrypto", postgres], swiftSettings: swiftSettings),
         .testTarget(name: "IngestTests", dependencies: ["TestSupport", "MQTT", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "DoorCryptoTests", dependencies: ["DoorCrypto", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "PiDoorClientTests", dependencies: ["pi-door-client", "GPIO", log], swiftSettings: swiftSettings),
         .testTarget(name: "IngestWriterTests", dependencies: ["ingest-writer", "Contracts", nioPosix], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",

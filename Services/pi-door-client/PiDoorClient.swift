@@ -38,8 +38,11 @@ struct PiDoorClient: AsyncParsableCommand {
             do {
                 relay = try DoorRelays.open(settings.gpio, consumer: "leitstand-door")
                 seen = try SeenJobs(directory: settings.stateDirectory)
+            } catch let error as GPIOError {
+                FileHandle.standardError.write(Data("pi-door-client: LEITSTAND_GPIO: \(error)\n".utf8))
+                Foundation.exit(ProcessExit.configurationError)
             } catch {
-                FileHandle.standardError.write(Data("pi-door-client: \(error)\n".utf8))
+                FileHandle.standardError.write(Data("pi-door-client: LEITSTAND_STATE_DIR: \(error)\n".utf8))
                 Foundation.exit(ProcessExit.configurationError)
             }
             runtime.logger.info("door device configured", metadata: ["device.id": "\(settings.deviceID)", "areas": "\(settings.areas)", "seenJobs": "\(seen.count)"])

@@ -16,6 +16,11 @@ public final class LibgpiodRelay: DoorRelay {
         public var address: Address
         public var activeLow: Bool
 
+        public init(address: Address, activeLow: Bool) {
+            self.address = address
+            self.activeLow = activeLow
+        }
+
         /// `chip=gpiochip0,line=17[,active-low]` or `line-name=GPIO17[,active-low]`.
         public init(_ specification: String) throws {
             var chip: String?
