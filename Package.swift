@@ -40,6 +40,7 @@ let package = Package(
         .executable(name: "pi-door-client", targets: ["pi-door-client"]),
         .executable(name: "leitstand", targets: ["leitstand"]),
         .executable(name: "mqtt-benchmark", targets: ["mqtt-benchmark"]),
+        .executable(name: "door-benchmark", targets: ["door-benchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -93,6 +94,13 @@ let package = Package(
             name: "mqtt-benchmark",
             dependencies: ["MQTT", "Contracts", argumentParser, log],
             path: "Benchmarks/mqtt-benchmark",
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "door-benchmark",
+            dependencies: ["MQTT", "Contracts", "Database", "DoorCrypto", "DoorStore", argumentParser, log, postgres],
+            path: "Benchmarks/door-benchmark",
             swiftSettings: swiftSettings
         ),
 

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Contracts
+import Database
+import DoorCrypto
+import DoorStore
+import Foundation
+import Logging
+import MQTT
+import PostgresNIO
+
+/// Door opens through the whole running stack, measured from outside like a member and a door would see them:
+/// HTTP open → api-gateway → door-scheduler → MQTT → pi-door-client (simulated relay) → signed confirm →
+/// `executed`. It registers `--areas` devices (one area each), starts a real pi-door-client for each, and opens
+/// doors from one worker per area until `--opens` jobs were accepted. Afterwards every job must be executed and
+/// pulsed exactly once. Then the same opens through the HTTP poll fallback (seed 000's pull model), with the
+/// benchmark polling as the devices every `--poll-interval-ms`.
+@main
+struct DoorBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "door-benchmark",
+        abstract: "Open → pulse → executed latency and opens/s through the running stack (see docs/performance.md)."
+    )
+
+    @Option(help: "Areas, each with its own device process.") var areas = 100
+    @Option(help: "Accepted opens to measure over MQTT.") var opens = 3_000
+    @Option(help: "Accepted opens to measure through the HTTP poll fallback (0: skip).") var pollOpens = 1_000
+    @Option(help: "Poll interval of the simulated HTTP devices.") var pollIntervalMs = 1_000
+    @Option(help: "The gateway.") var gateway = "http://127.0.0.1:\(ProcessInfo.processInfo.environment["LEITSTAND_DEV_HTTP_PORT"] ?? "18080")"
+    @Option(help: "First HTTP port for the device processes' /health.") var firstDevicePort = 19_100
+
+    func run() async throws {
+        var logger = Logger(label: "door-benchmark")
+        logger.logLevel = .warning
+        let environment = ProcessInfo.processInfo.environment
+        guard let databaseURL = environment["LEITSTAND_DATABASE_URL"], let mqttURL = environment["LEITSTAND_MQTT_URL"],
+              let keyText = environment["LEITSTAND_SECRET_KEY"], let sealer = SecretSealer(keyText: keyText)
+        else { throw ValidationError("run `eval \"$(./dev env)\"` first (LEITSTAND_DATABASE_URL, LEITSTAND_MQTT_URL, LEITSTAND_SECRET_KEY)") }
+        let run = String(UUID().uuidString.prefix(6).lowercased())
+        let database = PostgresClient(configuration: try PostgresClient.Configuration(url: databaseURL), backgroundLogger: logger)
+        let databaseTask = Task { await database.run() }
+        defer { databaseTask.cancel() }
+        var adminConfiguration = try MQTTConfiguration(url: mqttURL, clientID: "door-benchmark-\(run)")
+        adminConfiguration.keepAlive = .seconds(60)
+        let admin = try MQTTClient(configuration: adminConfiguration, logger: logger)
+        try await admin.connect()
+
+        let http = BenchmarkHTTP(base: gateway)
+        let member = "bench-\(run)"
+        let password = SecretSealer.newDeviceSecret()
+        let mqttAreas = (1...areas).map { "bench-\(run)-m\($0)" }
+        let pollAreas = pollOpens > 0 ? (1...areas).map { "bench-\(run)-p\($0)" } : []
+        print("door-benchmark run \(run): \(areas) areas with a pi-door-client each, \(opens) opens over MQTT; \(pollOpens) through the HTTP poll (\(pollIntervalMs) ms)")
+        try await MemberDirectory(client: database, logger: logger).upsert(username: member, password: password, isAdmin: false, areas: mqttAreas + pollAreas)
+        let registry = DeviceRegistry(client: database, sealer: sealer, logger: logger)
+        let fleet = try await DeviceFleet.start(
+            areas: mqttAreas, registry: registry, admin: admin, brokerURL: adminConfiguration, firstPort: firstDevicePort, logger: logger
+        )
+        defer { fleet.stop() }
+        let token = try await http.login(member, password)
+
+        let mqttResult = try await OpenRun.overMQTT(areas: mqttAreas, opens: opens, http: http, token: token, admin: admin)
+        let pulses = try fleet.pulses()
+        let executed = try await Self.executedTimes(mqttResult.jobs.map(\.id), database: database)
+        let report = Report(name: "MQTT push", jobs: mqttResult.jobs, pulses: pulses, executed: executed, elapsed: mqttResult.elapsed, retries: mqttResult.retries)
+        report.print()
+        try report.verify()
+
+        if pollOpens > 0 {
+            var secrets: [String: String] = [:]
+            for area in pollAreas { secrets[area] = try await registry.add(id: area, areas: [area]) }
+            let pollResult = try await OpenRun.overHTTPPoll(
+                areas: pollAreas, secrets: secrets, opens: pollOpens, interval: .milliseconds(pollIntervalMs), http: http, token: token
+            )
+            let pollExecuted = try await Self.executedTimes(pollResult.jobs.map(\.id), database: database)
+            let pollReport = Report(name: "HTTP poll (\(pollIntervalMs) ms)", jobs: pollResult.jobs, pulses: pollResult.pulses, executed: pollExecuted, elapsed: pollResult.elapsed, retries: pollResult.retries)
+            pollReport.print()
+            try pollReport.verify()
+        }
+        await admin.disconnect()
+    }
+
+    /// `executed_at` of each job, from the scheduler's own records; a job that is not executed is missing.
+    static func executedTimes(_ ids: [String], database: PostgresClient) async throws -> [String: Date] {
+        var times: [String: Date] = [:]
+        for chunk in stride(from: 0, to: ids.count, by: 1_000).map({ Array(ids[$0..<min($0 + 1_000, ids.count)]) }) {
+            let uuids = chunk.compactMap(UUID.init(uuidString:))
+            let rows = try await database.query("SELECT id, executed_at FROM door_jobs WHERE id = ANY(\(uuids)) AND status = 'executed'")
+            for try await (id, executedAt) in rows.decode((UUID, Date).self) { times[id.uuidString.lowercased()] = executedAt }
+        }
+        return times
+    }
+}
