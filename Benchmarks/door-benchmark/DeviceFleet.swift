@@ -36,6 +36,9 @@ final class DeviceFleet: Sendable {
         }
         defer { watcher.cancel() }
 
+        if let busy = (firstPort..<firstPort + areas.count).first(where: { !Self.isFree(port: $0) }) {
+            throw BenchmarkError("port \(busy) is in use (devices left over from an interrupted run?); choose --first-device-port")
+        }
         var processes: [Process] = []
         for (index, area) in areas.enumerated() {
             let secret = try await registry.add(id: area, areas: [area])
@@ -96,6 +99,19 @@ final class DeviceFleet: Sendable {
             }
         }
         return pulses
+    }
+
+    static func isFree(port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
     }
 
     func stop() {

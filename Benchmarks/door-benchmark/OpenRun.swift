@@ -16,9 +16,13 @@ struct OpenedJob: Sendable {
 enum OpenRun {
     struct Result: Sendable {
         var jobs: [OpenedJob]
+        /// One unmeasured open per area before the clock starts.
+        var warmUp: [String]
         var elapsed: Duration
         var retries: Int
         var pulses: [String: [Date]] = [:]
+        /// Job reads that did not yet say `executed` (MQTT run).
+        var statusReads = 0
     }
 
     /// Confirms by job id as they arrive, for the worker that waits for them (which may come later).
@@ -62,7 +66,7 @@ enum OpenRun {
         func take() -> Bool { remaining.subtract(1, ordering: .relaxed).newValue >= 0 }
     }
 
-    static func overMQTT(areas: [String], opens: Int, http: BenchmarkHTTP, token: String, admin: MQTTClient) async throws -> Result {
+    static func overMQTT(areas: [String], opens: Int, http: BenchmarkHTTP, tokens: [String: String], admin: MQTTClient) async throws -> Result {
         let confirmations = Confirmations()
         let confirms = try await admin.subscribe(Topic.allDoorConfirms)
         let watcher = Task {
@@ -74,12 +78,25 @@ enum OpenRun {
             watcher.cancel()
             confirms.cancel()
         }
-        return try await drive(areas: areas, opens: opens, http: http, token: token) { id in await confirmations.wait(id) }
+        let reads = Tally()
+        var result = try await drive(areas: areas, opens: opens, http: http, tokens: tokens) { id, area in
+            await confirmations.wait(id)
+            // The device's confirm reached us; the scheduler records it a moment later. The next open of this
+            // area would be `door_in_use` until then, so wait for `executed` like the member's app would.
+            var backoff = Duration.milliseconds(1)
+            while (try? await http.send("GET", "/api/door/jobs/\(id)", headers: ["Authorization": "Bearer \(tokens[area] ?? "")"]))?.json["status"] as? String != "executed" {
+                reads.retries.add(1, ordering: .relaxed)
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .milliseconds(20))
+            }
+        }
+        result.statusReads = reads.retries.load(ordering: .relaxed)
+        return result
     }
 
     /// The seed's pull model: the benchmark is each area's device, polling every `interval`, "pulsing" (recording
     /// the time) and confirming each job it gets.
-    static func overHTTPPoll(areas: [String], secrets: [String: String], opens: Int, interval: Duration, http: BenchmarkHTTP, token: String) async throws -> Result {
+    static func overHTTPPoll(areas: [String], secrets: [String: String], opens: Int, interval: Duration, http: BenchmarkHTTP, tokens: [String: String]) async throws -> Result {
         let confirmations = Confirmations()
         let tally = Tally()
         let polling = Task {
@@ -111,36 +128,49 @@ enum OpenRun {
         defer { polling.cancel() }
         // The first polls make the devices present.
         try await Task.sleep(for: interval + .milliseconds(200))
-        var result = try await drive(areas: areas, opens: opens, http: http, token: token) { id in await confirmations.wait(id) }
+        var result = try await drive(areas: areas, opens: opens, http: http, tokens: tokens) { id, _ in await confirmations.wait(id) }
         result.pulses = tally.pulses.withLock { $0 }
         return result
     }
 
-    private static func drive(areas: [String], opens: Int, http: BenchmarkHTTP, token: String, waitForConfirm: @escaping @Sendable (String) async -> Void) async throws -> Result {
+    private static func drive(areas: [String], opens: Int, http: BenchmarkHTTP, tokens: [String: String], waitForConfirm: @escaping @Sendable (_ jobID: String, _ area: String) async -> Void) async throws -> Result {
         let budget = Budget(opens)
         let tally = Tally()
-        let headers = ["Authorization": "Bearer \(token)"]
+        /// Opens `area` until it is accepted and confirmed. While warming up, `door_offline` is waited out too:
+        /// the scheduler may see a device's retained status a moment after the benchmark did.
+        @Sendable func openOnce(_ area: String, warmingUp: Bool) async throws -> OpenedJob {
+            let deadline = ContinuousClock.now + .seconds(30)
+            var backoff = Duration.milliseconds(2)
+            while true {
+                let sentAt = Date()
+                let response = try await http.send("POST", "/api/door/open/\(area)", headers: ["Authorization": "Bearer \(tokens[area] ?? "")"])
+                if response.status == 202, let id = response.json["jobId"] as? String {
+                    let job = OpenedJob(id: id, sentAt: sentAt, acceptedAt: Date())
+                    await waitForConfirm(id, area)
+                    return job
+                }
+                let error = response.json["error"] as? String
+                guard error == "door_in_use" || (warmingUp && error == "door_offline" && ContinuousClock.now < deadline) else {
+                    throw BenchmarkError("open \(area) answered \(response.status) \(response.json)")
+                }
+                if !warmingUp { tally.retries.add(1, ordering: .relaxed) }
+                // The confirm reached us; the scheduler records it a moment later. Ask again soon, not in a storm.
+                try await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .milliseconds(50))
+            }
+        }
+        let warmUp = try await withThrowingTaskGroup(of: String.self) { group in
+            for area in areas { group.addTask { try await openOnce(area, warmingUp: true).id } }
+            var ids: [String] = []
+            for try await id in group { ids.append(id) }
+            return ids
+        }
         let started = ContinuousClock.now
         let jobs = try await withThrowingTaskGroup(of: [OpenedJob].self) { group in
             for area in areas {
                 group.addTask {
                     var opened: [OpenedJob] = []
-                    while budget.take() {
-                        while true {
-                            let sentAt = Date()
-                            let response = try await http.send("POST", "/api/door/open/\(area)", headers: headers)
-                            if response.status == 202, let id = response.json["jobId"] as? String {
-                                opened.append(OpenedJob(id: id, sentAt: sentAt, acceptedAt: Date()))
-                                await waitForConfirm(id)
-                                break
-                            }
-                            guard response.status == 429, response.json["error"] as? String == "door_in_use" else {
-                                throw BenchmarkError("open \(area) answered \(response.status) \(response.json)")
-                            }
-                            tally.retries.add(1, ordering: .relaxed)
-                            try await Task.sleep(for: .milliseconds(2))
-                        }
-                    }
+                    while budget.take() { opened.append(try await openOnce(area, warmingUp: false)) }
                     return opened
                 }
             }
@@ -148,6 +178,6 @@ enum OpenRun {
             for try await opened in group { all += opened }
             return all
         }
-        return Result(jobs: jobs, elapsed: ContinuousClock.now - started, retries: tally.retries.load(ordering: .relaxed))
+        return Result(jobs: jobs, warmUp: warmUp, elapsed: ContinuousClock.now - started, retries: tally.retries.load(ordering: .relaxed))
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 struct Report {
     var name: String
     var jobs: [OpenedJob]
+    var warmUp: [String]
     var pulses: [String: [Date]]
     var executed: [String: Date]
     var elapsed: Duration
@@ -35,8 +36,9 @@ struct Report {
 
     func verify() throws {
         let accepted = Set(jobs.map(\.id))
+        let known = accepted.union(warmUp)
         let twice = pulses.filter { $0.value.count > 1 }.count
-        let unknownPulses = pulses.keys.filter { !accepted.contains($0) }.count
+        let unknownPulses = pulses.keys.filter { !known.contains($0) }.count
         let notPulsed = accepted.filter { pulses[$0] == nil }.count
         let notExecuted = accepted.filter { executed[$0] == nil }.count
         Swift.print("  checked: \(accepted.count) accepted, \(notPulsed) not pulsed, \(twice) pulsed twice, \(unknownPulses) pulses of unknown jobs, \(notExecuted) not executed")

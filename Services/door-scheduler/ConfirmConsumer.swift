@@ -19,10 +19,21 @@ struct ConfirmConsumer: Service {
     let devices: DeviceRegistry
     let logger: Logger
 
+    /// Confirms recorded at once; each is its own transaction, and repeats of one job serialise on its row lock.
+    static let concurrency = 32
+
     func run() async throws {
         let confirms = try await client.subscribe(Self.subscription, qos: .atLeastOnce)
-        for await message in confirms.cancelOnGracefulShutdown() {
-            await handle(message)
+        await withTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            for await message in confirms.cancelOnGracefulShutdown() {
+                if inFlight >= Self.concurrency {
+                    await group.next()
+                    inFlight -= 1
+                }
+                group.addTask { await handle(message) }
+                inFlight += 1
+            }
         }
     }
 

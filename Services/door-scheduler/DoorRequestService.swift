@@ -60,8 +60,9 @@ struct DoorRequestService: Service {
         }
     }
 
-    /// Publishes the signed job (QoS 1, never retained, expiring with its window) and records the dispatch.
-    /// A failed publish leaves the job pending; it expires on time and the member sees that.
+    /// Publishes the signed job (QoS 1, never retained, expiring with its window); the broker's PUBACK comes
+    /// before the 202. Recording `dispatched` does not hold up the member's answer: it only moves a `pending` job,
+    /// so a confirm that overtakes it is not undone. A failed publish leaves the job pending; it expires on time.
     private func publish(_ job: DoorJob) async throws {
         var stamped = job
         stamped.issuedAt = Date()
@@ -74,7 +75,13 @@ struct DoorRequestService: Service {
                 retain: false,
                 properties: MQTTPublishProperties(messageExpiry: .seconds(secondsLeft))
             )
-            try await ledger.markDispatched(job)
+            Task { [ledger, logger] in
+                do {
+                    try await ledger.markDispatched(job)
+                } catch {
+                    logger.error("door job dispatch not recorded", metadata: ["job.id": "\(job.jobId)", "error": "\(error)"])
+                }
+            }
         } catch {
             logger.error("door job not dispatched", metadata: ["job.id": "\(job.jobId)", "error": "\(error)"])
         }

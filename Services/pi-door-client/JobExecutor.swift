@@ -53,8 +53,7 @@ struct JobExecutor: Service {
         guard let job = try? ContractCoding.decode(DoorJob.self, from: message.payload) else { return .failure(RefusalError(.malformed)) }
         guard job.area == area, settings.areas.contains(job.area) else { return .failure(RefusalError(.wrongArea, job)) }
         guard job.deviceId == settings.deviceID else { return .failure(RefusalError(.otherDevice, job)) }
-        let signedBy = [job.sig] + (job.previousSig.map { [$0] } ?? [])
-        guard signedBy.contains(where: { DoorSignature.isValid($0, of: job.signedText, secrets: settings.secrets) }) else {
+        guard job.isVerifiable(with: settings.secrets) else {
             return .failure(RefusalError(.badSignature, job))
         }
         guard job.expiresAt > now else { return .failure(RefusalError(.expired, job)) }

@@ -100,5 +100,16 @@ public enum LeitstandSchema {
                 """,
             ]
         ),
+        Migration(
+            version: 3,
+            name: "door_access_area_indexes",
+            statements: [
+                // Every open looks up the area's devices, and `area list` counts its members.
+                "CREATE INDEX device_areas_area ON device_areas (area)",
+                "CREATE INDEX member_areas_area ON member_areas (area)",
+                // A polling device's jobs.
+                "CREATE INDEX door_jobs_active_device ON door_jobs (device_id) WHERE status IN ('pending', 'dispatched')",
+            ]
+        ),
     ]
 }

@@ -46,27 +46,30 @@ public enum DoorSignature {
     }
 }
 
-extension DoorJob {
-    /// This job with `sig` set under `secret`.
-    public func signed(with secret: String) -> DoorJob {
-        var job = self
-        job.sig = DoorSignature.sign(signedText, secret: secret)
-        return job
-    }
+/// A door message that carries an HMAC of its `signedText` in `sig`.
+public protocol DoorSignedMessage {
+    var signedText: String { get }
+    var sig: String { get set }
+}
 
-    public func hasValidSignature(secrets: [String]) -> Bool {
-        DoorSignature.isValid(sig, of: signedText, secrets: secrets)
+extension DoorJob: DoorSignedMessage {
+    /// Whether a device holding `secrets` may trust the job: `sig` or, during a rotation, `previousSig` verifies.
+    public func isVerifiable(with secrets: [String]) -> Bool {
+        ([sig] + (previousSig.map { [$0] } ?? [])).contains { DoorSignature.isValid($0, of: signedText, secrets: secrets) }
     }
 }
 
-extension DoorConfirm {
-    /// This confirm with `sig` set under `secret`.
-    public func signed(with secret: String) -> DoorConfirm {
-        var confirm = self
-        confirm.sig = DoorSignature.sign(signedText, secret: secret)
-        return confirm
+extension DoorConfirm: DoorSignedMessage {}
+
+extension DoorSignedMessage {
+    /// This message with `sig` set under `secret`.
+    public func signed(with secret: String) -> Self {
+        var message = self
+        message.sig = DoorSignature.sign(signedText, secret: secret)
+        return message
     }
 
+    /// Whether `sig` is the HMAC under one of `secrets`.
     public func hasValidSignature(secrets: [String]) -> Bool {
         DoorSignature.isValid(sig, of: signedText, secrets: secrets)
     }

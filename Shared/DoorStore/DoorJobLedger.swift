@@ -83,8 +83,6 @@ public struct DoorJobLedger: Sendable {
                     return .repeated(accepted)
                 }
             }
-            // Jobs past their window are expired here too, not only by the timer, so a stale one never blocks.
-            try await expire(on: connection, area: request.area)
             let checks = try await connection.query(
                 """
                 SELECT
@@ -99,12 +97,15 @@ public struct DoorJobLedger: Sendable {
                      FROM door_jobs WHERE member = \(request.member) AND area = \(request.area)
                      AND created_at > now() - make_interval(secs => \(policy.memberAreaLockSeconds))),
                     (SELECT ceil(extract(epoch FROM expires_at - now()))::int FROM door_jobs
-                     WHERE area = \(request.area) AND status IN ('pending', 'dispatched'))
+                     WHERE area = \(request.area) AND status IN ('pending', 'dispatched') AND expires_at > now()),
+                    EXISTS (SELECT 1 FROM door_jobs WHERE area = \(request.area) AND status IN ('pending', 'dispatched') AND expires_at <= now())
                 """,
                 logger: logger
             )
             var decided: ErrorBody?
-            for try await (areaExists, allowed, rateRetry, lockRetry, activeRetry) in checks.decode((Bool, Bool, Int?, Int?, Int?).self) {
+            var overdue = false
+            for try await (areaExists, allowed, rateRetry, lockRetry, activeRetry, activeOverdue) in checks.decode((Bool, Bool, Int?, Int?, Int?, Bool).self) {
+                overdue = activeOverdue
                 if !areaExists {
                     decided = ErrorBody(DoorError.unknownArea.rawValue, message: "no area is called \(request.area)")
                 } else if !allowed && !request.isAdmin {
@@ -123,22 +124,31 @@ public struct DoorJobLedger: Sendable {
                 try await audit(on: connection, actor: request.member, type: "door.open_refused", subject: "area:\(request.area)", detail: AuditDetail(member: request.member, area: request.area, outcome: DoorError.doorOffline.rawValue))
                 return .refused(ErrorBody(DoorError.doorOffline.rawValue, message: "no device of \(request.area) is online"))
             }
+            // A job past its window that the timer has not reached yet must not block the area.
+            if overdue { try await expire(on: connection, area: request.area) }
             let id = UUID()
+            let jobID = id.uuidString.lowercased()
             let nonce = SecretSealer.newDeviceSecret().prefix(32)
+            let detail = String(decoding: try JSONEncoder().encode(AuditDetail(member: request.member, area: request.area, job: jobID, device: device.id, outcome: "pending")), as: UTF8.self)
+            // The job and its audit entry in one statement: one round trip on the path every open takes.
             let rows = try await connection.query(
                 """
-                INSERT INTO door_jobs (id, area, member, device_id, nonce, pulse_ms, status, idempotency_key, created_at, expires_at)
-                VALUES (\(id), \(request.area), \(request.member), \(device.id), \(String(nonce)), \(policy.pulseMs), 'pending',
-                        \(request.idempotencyKey), now(), date_trunc('second', now() + make_interval(secs => \(policy.confirmWindowSeconds))))
-                RETURNING expires_at, greatest(0, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int)
+                WITH job AS (
+                    INSERT INTO door_jobs (id, area, member, device_id, nonce, pulse_ms, status, idempotency_key, created_at, expires_at)
+                    VALUES (\(id), \(request.area), \(request.member), \(device.id), \(String(nonce)), \(policy.pulseMs), 'pending',
+                            \(request.idempotencyKey), now(), date_trunc('second', now() + make_interval(secs => \(policy.confirmWindowSeconds))))
+                    RETURNING expires_at
+                ), audited AS (
+                    INSERT INTO audit_log (service, actor, type, subject, detail)
+                    SELECT \(service), \(request.member), 'door.job_created', \("door-job:\(jobID)"), \(detail)::jsonb FROM job
+                )
+                SELECT expires_at, greatest(0, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int) FROM job
                 """,
                 logger: logger
             )
             var created: (Date, Int)?
             for try await row in rows.decode((Date, Int).self) { created = row }
             guard let (expiresAt, expiresInMs) = created else { throw DatabaseError.noRowReturned("INSERT INTO door_jobs") }
-            let jobID = id.uuidString.lowercased()
-            try await audit(on: connection, actor: request.member, type: "door.job_created", subject: "door-job:\(jobID)", detail: AuditDetail(member: request.member, area: request.area, job: jobID, device: device.id, outcome: "pending"))
             let unsigned = DoorJob(jobId: jobID, area: request.area, deviceId: device.id, nonce: String(nonce), pulseMs: policy.pulseMs, expiresAt: expiresAt)
             var job = unsigned.signed(with: device.secrets.current)
             if let previous = device.secrets.previous { job.previousSig = unsigned.signed(with: previous).sig }
@@ -176,17 +186,21 @@ public struct DoorJobLedger: Sendable {
         return polling
     }
 
-    /// Records that a job went out over MQTT.
+    /// Records that a job went out over MQTT (one statement: the change and its audit entry commit together).
     public func markDispatched(_ job: DoorJob) async throws {
-        try await client.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                "UPDATE door_jobs SET status = 'dispatched', dispatched_at = now() WHERE id = \(UUID(uuidString: job.jobId)) AND status = 'pending' RETURNING member",
-                logger: logger
+        try await client.query(
+            """
+            WITH dispatched AS (
+                UPDATE door_jobs SET status = 'dispatched', dispatched_at = now()
+                WHERE id = \(UUID(uuidString: job.jobId)) AND status = 'pending' RETURNING member
             )
-            for try await member in rows.decode(String.self) {
-                try await audit(on: connection, actor: service, type: "door.job_dispatched", subject: "door-job:\(job.jobId)", detail: AuditDetail(member: member, area: job.area, job: job.jobId, device: job.deviceId, outcome: "dispatched"))
-            }
-        }
+            INSERT INTO audit_log (service, actor, type, subject, detail)
+            SELECT \(service), \(service), 'door.job_dispatched', \("door-job:\(job.jobId)"),
+                   jsonb_build_object('member', member, 'area', \(job.area), 'job', \(job.jobId), 'device', \(job.deviceId), 'outcome', 'dispatched')
+            FROM dispatched
+            """,
+            logger: logger
+        )
     }
 
     // MARK: expiry
@@ -235,6 +249,31 @@ public struct DoorJobLedger: Sendable {
         guard let id = UUID(uuidString: jobID) else {
             return .refused(ErrorBody(DoorError.unknownJob.rawValue, message: "no job \(jobID)"))
         }
+        let resultCode = code ?? (result == .executed ? "OK" : "FAILED")
+        // The usual case in one statement: an active job of this device with this nonce, within its window.
+        let recorded = try await client.query(
+            """
+            WITH done AS (
+                UPDATE door_jobs SET status = \(result.rawValue), result_code = \(resultCode), result_message = \(message ?? ""),
+                    executed_at = now(), dispatched_at = coalesce(dispatched_at, now())
+                WHERE id = \(id) AND device_id = \(deviceID) AND nonce = \(nonce)
+                    AND status IN ('pending', 'dispatched') AND expires_at > now()
+                RETURNING area, member
+            ), audited AS (
+                INSERT INTO audit_log (service, actor, type, subject, detail)
+                SELECT \(service), \("device:\(deviceID)"), \("door.job_\(result.rawValue)"), \("door-job:\(jobID)"),
+                       jsonb_build_object('member', member, 'area', area, 'job', \(jobID), 'device', \(deviceID),
+                                          'outcome', \(result.rawValue), 'channel', \(channel), 'code', \(resultCode))
+                FROM done
+            )
+            SELECT count(*)::int FROM done
+            """,
+            logger: logger
+        )
+        for try await count in recorded.decode(Int.self) where count == 1 {
+            return .recorded(result == .executed ? .executed : .failed)
+        }
+        // Anything else (a repeat, a mismatch, too late, unknown) is sorted out under the row lock.
         return try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
@@ -274,7 +313,6 @@ public struct DoorJobLedger: Sendable {
                 try await audit(on: connection, actor: "device:\(deviceID)", type: "door.confirm_late", subject: "door-job:\(jobID)", detail: detail)
                 return .refused(ErrorBody(DoorError.confirmTimeout.rawValue, message: "the confirm window of this job has closed"))
             }
-            let resultCode = code ?? (result == .executed ? "OK" : "FAILED")
             try await connection.query(
                 """
                 UPDATE door_jobs SET status = \(result.rawValue), result_code = \(resultCode), result_message = \(message ?? ""),
