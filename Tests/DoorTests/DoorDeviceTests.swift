@@ -66,6 +66,46 @@ struct DoorDeviceTests {
         }
     }
 
+    @Test("a job issued by a clock 10 s away is still checked by expiresAt, and the device warns about the skew")
+    func clockSkewWarning() async throws {
+        try await DoorStack.with { stack in
+            let device = try await stack.addDevice("pi-clock", areas: ["c"])
+            try await stack.startDevice("pi-clock")
+            let publisher = try await stack.broker.connectedClient()
+            var job = Self.job(area: "c", device: "pi-clock")
+            job.issuedAt = Date().addingTimeInterval(-10)
+            try await publisher.publish(Topic.doorJobs(area: "c"), payload: try ContractCoding.encode(job.signed(with: device.secret)))
+            try await waitUntil("the job is pulsed") { (try? stack.pulsedJobs("pi-clock")) == [job.jobId] }
+            let process = try #require(stack.devices["pi-clock"]?.process)
+            #expect(process.process.output.contains("clock differs from the scheduler"))
+            let skew = try await DoorStack.metric("leitstand_device_clock_skew_seconds", of: process)
+            #expect(skew > 9 && skew < 20, "\(skew)")
+        }
+    }
+
+    @Test("test-relay pulses the relay once, locally; a pulse beyond 10 s or an unusable LEITSTAND_GPIO is refused")
+    func testRelay() async throws {
+        let directory = try makeTemporaryDirectory("test-relay")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pulses = directory.appendingPathComponent("pulses.jsonl")
+        func run(_ arguments: [String], gpio: String) async throws -> (Int32, String) {
+            let process = try ChildProcess(
+                name: "pi-door-client \(arguments.joined(separator: " "))", executable: try projectExecutable("pi-door-client"),
+                arguments: arguments, environment: ["LEITSTAND_GPIO": gpio], outputFile: directory.appendingPathComponent("output-\(UUID()).log")
+            )
+            return (try await process.waitForExit(timeout: .seconds(20)), process.output)
+        }
+        let (code, output) = try await run(["test-relay", "--ms", "120"], gpio: "sim:\(pulses.path)")
+        #expect(code == 0 && output.contains("relay pulsed for 120 ms"), "\(output)")
+        let lines = try String(contentsOf: pulses, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("\"pulseMs\":120") && !lines[0].contains("jobId"))
+        let (tooLong, tooLongOutput) = try await run(["test-relay", "--ms", "20000"], gpio: "sim:\(pulses.path)")
+        #expect(tooLong != 0 && tooLongOutput.contains("10000"), "\(tooLongOutput)")
+        let (noLine, noLineOutput) = try await run(["test-relay"], gpio: "chip=gpiochip-missing,line=3")
+        #expect(noLine != 0 && noLineOutput.contains("gpiochip-missing"), "\(noLineOutput)")
+        #expect(try String(contentsOf: pulses, encoding: .utf8).split(separator: "\n").count == 1)
+    }
+
     @Test("the scheduler SIGKILLed between dispatch and confirm: the confirm waits in its session and is recorded after the restart")
     func schedulerKilledBeforeConfirm() async throws {
         try await DoorStack.with(scheduler: ["LEITSTAND_PULSE_MS": "1500"]) { stack in
