@@ -83,7 +83,7 @@ let package = Package(
         ]),
 
         service("api-gateway", dependencies: [
-            "ServiceKit", "MQTT", "Database", "Contracts", "DoorStore", hummingbird, httpTypes, nioCore, log, metrics, jwt, bcrypt, postgres,
+            "ServiceKit", "MQTT", "Database", "Contracts", "DoorCrypto", "DoorStore", hummingbird, httpTypes, nioCore, log, metrics, jwt, bcrypt, postgres,
         ]),
         service("door-scheduler", dependencies: ["ServiceKit", "MQTT", "Database", "Contracts", "DoorCrypto", "DoorStore", lifecycle, log, metrics, postgres]),
         service("pi-door-client", dependencies: ["ServiceKit", "MQTT", "Contracts", "DoorCrypto", "GPIO", argumentParser, lifecycle, log, metrics]),

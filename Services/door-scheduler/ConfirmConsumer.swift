@@ -14,7 +14,9 @@ import ServiceLifecycle
 struct ConfirmConsumer: Service {
     static let subscription = "$share/door-scheduler/\(Topic.allDoorConfirms)"
 
-    let client: MQTTClient
+    /// Made before the client connects (see `main.swift`), so that confirms the broker kept for this session and
+    /// delivers right after the CONNACK already find their subscription.
+    let confirms: MQTTSubscription
     let ledger: DoorJobLedger
     let devices: DeviceRegistry
     let logger: Logger
@@ -23,7 +25,6 @@ struct ConfirmConsumer: Service {
     static let concurrency = 32
 
     func run() async throws {
-        let confirms = try await client.subscribe(Self.subscription, qos: .atLeastOnce)
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
             for await message in confirms.cancelOnGracefulShutdown() {

@@ -10,19 +10,20 @@ import Synchronization
 /// subscribe, and the last will when a device vanishes). Presence is the broker's truth; nothing is stored.
 final class DevicePresence: Service, Sendable {
     private let online = Mutex<Set<String>>([])
-    private let client: MQTTClient
+    private let statuses: MQTTSubscription
     private let logger: Logger
     private let onlineGauge = Gauge(label: "leitstand_door_devices_online")
 
-    init(client: MQTTClient, logger: Logger) {
-        self.client = client
+    /// `statuses` is subscribed before the client connects, like the confirms: every start sends the SUBSCRIBE
+    /// anew, so the broker sends every retained status again, also into a persistent session.
+    init(statuses: MQTTSubscription, logger: Logger) {
+        self.statuses = statuses
         self.logger = logger
     }
 
     var onlineDevices: Set<String> { online.withLock { $0 } }
 
     func run() async throws {
-        let statuses = try await client.subscribe(Topic.allDeviceStatuses)
         for await message in statuses.cancelOnGracefulShutdown() {
             let parts = message.topic.split(separator: "/")
             guard parts.count == 4 else { continue }

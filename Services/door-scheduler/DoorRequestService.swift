@@ -95,7 +95,7 @@ struct DoorRequestService: Service {
     }
 
     private func poll(_ request: DoorRPC.PollRequest) async throws -> Data {
-        guard let secrets = try await devices.secrets(of: request.deviceId), secrets.matches(request.secret) else {
+        guard let secrets = try await devices.secrets(of: request.deviceId), secrets.matches(digest: request.secretDigest) else {
             logger.warning("device poll refused", metadata: ["device.id": "\(request.deviceId)"])
             return Self.reply(403, ErrorBody(DoorError.deviceForbidden.rawValue, message: "unknown device or wrong secret"))
         }
@@ -103,7 +103,7 @@ struct DoorRequestService: Service {
     }
 
     private func confirm(_ request: DoorRPC.ConfirmRequest) async throws -> Data {
-        guard let secrets = try await devices.secrets(of: request.deviceId), secrets.matches(request.secret) else {
+        guard let secrets = try await devices.secrets(of: request.deviceId), secrets.matches(digest: request.secretDigest) else {
             logger.warning("device confirm refused", metadata: ["device.id": "\(request.deviceId)", "job.id": "\(request.jobId)"])
             return Self.reply(403, ErrorBody(DoorError.deviceForbidden.rawValue, message: "unknown device or wrong secret"))
         }

@@ -1,4 +1,7 @@
+import Contracts
 import DoorStore
+import Foundation
+import Logging
 import MQTT
 import ServiceKit
 
@@ -15,10 +18,21 @@ let (runtime, settings) = ServiceRuntime.bootstrap(
 guard let database = runtime.database else { preconditionFailure("the scheduler uses the database") }
 let devices = DeviceRegistry(client: database, sealer: settings.sealer, logger: runtime.logger)
 let ledger = DoorJobLedger(client: database, devices: devices, policy: settings.policy, service: runtime.identity.name, logger: runtime.logger)
-let presence = DevicePresence(client: runtime.mqtt, logger: runtime.logger)
+// Subscribed before the client connects: what the broker delivers at once after the CONNACK (confirms kept in
+// this persistent session, retained statuses) must find its subscription.
+let confirms: MQTTSubscription
+let statuses: MQTTSubscription
+do {
+    confirms = try await runtime.mqtt.subscribe(ConfirmConsumer.subscription, qos: .atLeastOnce)
+    statuses = try await runtime.mqtt.subscribe(Topic.allDeviceStatuses, qos: .atLeastOnce)
+} catch {
+    runtime.logger.critical("could not prepare the subscriptions", metadata: ["error": "\(error)"])
+    exit(1)
+}
+let presence = DevicePresence(statuses: statuses, logger: runtime.logger)
 await runtime.run(router: runtime.makeRouter(), services: [
     presence,
     DoorRequestService(client: runtime.mqtt, ledger: ledger, devices: devices, presence: presence, logger: runtime.logger),
-    ConfirmConsumer(client: runtime.mqtt, ledger: ledger, devices: devices, logger: runtime.logger),
+    ConfirmConsumer(confirms: confirms, ledger: ledger, devices: devices, logger: runtime.logger),
     JobTimers(ledger: ledger, retentionDays: settings.retentionDays, logger: runtime.logger),
 ])

@@ -23,6 +23,11 @@ public enum DoorSignature {
         return valid
     }
 
+    /// Lower-case hex SHA-256 of a secret: what the gateway forwards instead of the secret itself.
+    public static func digest(ofSecret secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     static func bytes(ofHex hex: String) -> Data? {
         let digits = Array(hex.utf8)
         guard digits.count % 2 == 0 else { return nil }

@@ -12,10 +12,10 @@ public struct DeviceSecrets: Sendable, Equatable {
 
     public var all: [String] { [current] + (previous.map { [$0] } ?? []) }
 
-    /// Whether `presented` is one of them, compared in constant time.
-    public func matches(_ presented: String) -> Bool {
+    /// Whether `presented` is the SHA-256 of one of them, compared in constant time.
+    public func matches(digest presented: String) -> Bool {
         var matched = false
-        for secret in all where ConstantTime.equals(secret, presented) { matched = true }
+        for secret in all where ConstantTime.equals(DoorSignature.digest(ofSecret: secret), presented.lowercased()) { matched = true }
         return matched
     }
 }

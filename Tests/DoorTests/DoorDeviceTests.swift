@@ -128,7 +128,7 @@ struct DoorDeviceTests {
 
     @Test("rotation: during the grace both secrets work (a device with either pulses and confirms); after it only the new one")
     func secretRotation() async throws {
-        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "3"]) { stack in
+        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "6"]) { stack in
             try await stack.addMember("jan", areas: ["r"])
             let original = try await stack.addDevice("pi-r", areas: ["r"])
             try await stack.startDevice("pi-r")
@@ -166,7 +166,7 @@ struct DoorDeviceTests {
 
     @Test("the HTTP poll/confirm fallback end to end, with 403 device_forbidden/nonce_mismatch/device_mismatch, 409 and 410")
     func httpFallback() async throws {
-        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "3"]) { stack in
+        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "8"]) { stack in
             try await stack.addMember("kai", areas: ["p"])
             let device = try await stack.addDevice("pi-p", areas: ["p"])
             let other = try await stack.addDevice("pi-q", areas: ["q"])
@@ -211,7 +211,7 @@ struct DoorDeviceTests {
             // Too late: 410, and the job keeps that the door may have opened late.
             let late = try #require(try await stack.open("p", token: token).json()["jobId"] as? String)
             let lateNonce = try #require(try await poll().first?["nonce"] as? String)
-            try await stack.waitForJob(late, token: token, status: "expired", timeout: .seconds(6))
+            try await stack.waitForJob(late, token: token, status: "expired", timeout: .seconds(15))
             let tooLate = try await confirm(late, nonce: lateNonce)
             #expect(tooLate.status == 410 && Self.code(tooLate) == "confirm_timeout")
             let job = try await stack.job(late, token: token)

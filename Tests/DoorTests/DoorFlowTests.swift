@@ -87,7 +87,7 @@ struct DoorFlowTests {
             let started = ContinuousClock.now
             let offline = try await stack.open("haus-c", token: carl)
             #expect(offline.status == 503 && Self.code(offline) == "door_offline")
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
             // Nothing was queued for later: the area has no job.
             let queued = try await stack.database.client.query("SELECT count(*)::int FROM door_jobs WHERE area = 'haus-c'")
             for try await count in queued.decode(Int.self) { #expect(count == 0) }
@@ -121,7 +121,7 @@ struct DoorFlowTests {
             let inUse = try await stack.open("a1", token: emil)
             #expect(inUse.status == 429 && Self.code(inUse) == "door_in_use")
             let activeLeft = try #require(try inUse.json()["retryAfterSeconds"] as? Int)
-            #expect((28...30).contains(activeLeft), "\(activeLeft)")
+            #expect((25...30).contains(activeLeft), "\(activeLeft)")
             #expect(inUse.headers["retry-after"] == String(activeLeft))
             device.process.signal(SIGCONT)
             try await stack.waitForJob(try #require(try first.json()["jobId"] as? String), token: dora, status: "executed")
@@ -130,7 +130,7 @@ struct DoorFlowTests {
             let locked = try await stack.open("a1", token: dora)
             #expect(locked.status == 429 && Self.code(locked) == "door_in_use")
             let lockLeft = try #require(try locked.json()["retryAfterSeconds"] as? Int)
-            #expect((17...20).contains(lockLeft), "\(lockLeft)")
+            #expect((14...20).contains(lockLeft), "\(lockLeft)")
 
             // Three opens in the window; the fourth is rate limited until the first leaves the 40 s window.
             for area in ["a2", "a3"] {
@@ -141,7 +141,7 @@ struct DoorFlowTests {
             let limited = try await stack.open("a4", token: dora)
             #expect(limited.status == 429 && Self.code(limited) == "rate_limited", "\(limited.text)")
             let rateLeft = try #require(try limited.json()["retryAfterSeconds"] as? Int)
-            #expect((30...40).contains(rateLeft), "\(rateLeft)")
+            #expect((25...40).contains(rateLeft), "\(rateLeft)")
             #expect(limited.headers["retry-after"] == String(rateLeft))
         }
     }
@@ -177,17 +177,55 @@ struct DoorFlowTests {
             device.process.signal(SIGSTOP)
             let opened = try await stack.open("g", token: token)
             let jobID = try #require(try opened.json()["jobId"] as? String)
-            // Nobody reads the job: the timer alone must expire it.
-            try await Task.sleep(for: .seconds(3))
-            let rows = try await stack.database.client.query("SELECT status, result_code, result_message FROM door_jobs WHERE id = \(UUID(uuidString: jobID)!)")
-            for try await (status, code, message) in rows.decode((String, String?, String?).self) {
-                #expect(status == "expired" && code == "TIMEOUT" && message == "Confirm timeout")
+            // Nobody reads the job (reading does not expire it): the timer alone must, soon after its window.
+            try await waitUntil("the timer expires the job", timeout: .seconds(8)) {
+                let rows = try? await stack.database.client.query("SELECT status, result_code, result_message FROM door_jobs WHERE id = \(UUID(uuidString: jobID)!)")
+                guard let rows else { return false }
+                var expired = false
+                for try await (status, code, message) in rows.decode((String, String?, String?).self) {
+                    expired = status == "expired" && code == "TIMEOUT" && message == "Confirm timeout"
+                }
+                return expired
             }
             device.process.signal(SIGCONT)
             try await Task.sleep(for: .seconds(1))
             #expect(try stack.pulsedJobs("pi-g").isEmpty, "a job past expiresAt was pulsed")
             let job = try await stack.job(jobID, token: token)
             #expect(job["status"] as? String == "expired" && job["resultCode"] as? String == "TIMEOUT")
+        }
+    }
+
+    @Test("bad input is a 400 with its code; a scheduler that is not running is a 503 at once, and opens work again when it is back")
+    func badInputAndSchedulerDown() async throws {
+        try await DoorStack.with { stack in
+            try await stack.addMember("lena", areas: ["l"])
+            try await stack.addDevice("pi-l", areas: ["l"])
+            try await stack.startDevice("pi-l")
+            let token = try await stack.token("lena")
+            for body in ["{not json", #"{"username":"lena"}"#, #"{"username":"","password":"x"}"#] {
+                let response = try await stack.request("POST", "/api/auth/login", body: Data(body.utf8))
+                #expect(response.status == 400 && Self.code(response) == "invalid_request", "\(body): \(response.text)")
+            }
+            let longKey = try await stack.open("l", token: token, key: String(repeating: "k", count: 129))
+            #expect(longKey.status == 400 && Self.code(longKey) == "invalid_request")
+            let device = try #require(stack.devices["pi-l"])
+            let badConfirm = try await stack.request("POST", "/api/device/confirm/x", body: Data(#"{"deviceId":"pi-l","result":"maybe"}"#.utf8), headers: ["X-Device-Secret": device.secret])
+            #expect(badConfirm.status == 400 && Self.code(badConfirm) == "invalid_request")
+            let unknownJob = try await stack.request(
+                "POST", "/api/device/confirm/00000000-0000-0000-0000-000000000001",
+                body: Data(#"{"deviceId":"pi-l","nonce":"n","result":"executed"}"#.utf8), headers: ["X-Device-Secret": device.secret]
+            )
+            #expect(unknownJob.status == 404 && Self.code(unknownJob) == "unknown_job")
+
+            try await stack.stopScheduler()
+            let started = ContinuousClock.now
+            let down = try await stack.open("l", token: token)
+            #expect(down.status == 503 && Self.code(down) == "scheduler_unavailable" && down.headers["retry-after"] == "2", "\(down.text)")
+            #expect(ContinuousClock.now - started < .seconds(5))
+            try await stack.startScheduler()
+            try await waitUntil("the scheduler sees the device again", timeout: .seconds(15)) {
+                (try? await stack.open("l", token: token))?.status == 202
+            }
         }
     }
 

@@ -186,7 +186,7 @@ struct IngestTests {
     @Test("the broker stopped: 503 writer_unavailable at once; ingest works again when it is back")
     func brokerDown() async throws {
         // A long timeout, so "at once" is far from it even on a loaded CI machine.
-        try await IngestStack.with(gateway: ["LEITSTAND_INGEST_TIMEOUT_MS": "10000"]) { stack in
+        try await IngestStack.with(gateway: ["LEITSTAND_INGEST_TIMEOUT_MS": "30000"]) { stack in
             #expect(try await stack.post("sensors", #"{"before":1}"#).status == 200)
             try await stack.broker.stop()
             try await waitUntil("the gateway noticed") {
@@ -196,7 +196,7 @@ struct IngestTests {
             let refused = try await stack.post("sensors", #"{"during":1}"#)
             #expect(refused.status == 503 && Self.errorCode(refused) == "writer_unavailable")
             #expect(refused.headers["retry-after"] == "2")
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
 
             try await stack.broker.start()
             try await waitUntil("ingest works again", timeout: .seconds(20)) {
@@ -208,17 +208,17 @@ struct IngestTests {
 
     @Test("no writer running: 503 at once (the broker says nobody subscribes), not after the timeout")
     func writerDown() async throws {
-        try await IngestStack.with(gateway: ["LEITSTAND_INGEST_TIMEOUT_MS": "10000"], startWriter: false) { stack in
+        try await IngestStack.with(gateway: ["LEITSTAND_INGEST_TIMEOUT_MS": "30000"], startWriter: false) { stack in
             let started = ContinuousClock.now
             let refused = try await stack.post("sensors", #"{"a":1}"#)
             #expect(refused.status == 503 && Self.errorCode(refused) == "writer_unavailable")
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
         }
     }
 
     @Test("a stalled writer: requests past the in-flight bound get 503 writer_busy at once, the others are answered once it moves")
     func backpressure() async throws {
-        try await IngestStack.with(gateway: ["LEITSTAND_INGEST_MAX_INFLIGHT": "2", "LEITSTAND_INGEST_TIMEOUT_MS": "8000"]) { stack in
+        try await IngestStack.with(gateway: ["LEITSTAND_INGEST_MAX_INFLIGHT": "2", "LEITSTAND_INGEST_TIMEOUT_MS": "30000"]) { stack in
             let writer = try #require(stack.runningWriters.first)
             writer.process.signal(SIGSTOP)
             let waiting = (0..<2).map { index in Task { try await stack.post("slow", #"{"n":\#(index)}"#) } }
@@ -226,7 +226,7 @@ struct IngestTests {
             let started = ContinuousClock.now
             let busy = try await stack.post("slow", #"{"n":2}"#)
             #expect(busy.status == 503 && Self.errorCode(busy) == "writer_busy" && busy.headers["retry-after"] == "1")
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
             writer.process.signal(SIGCONT)
             for request in waiting { #expect(try await request.value.status == 200) }
             #expect(try stack.ids("slow").count == 2)

@@ -170,9 +170,9 @@ struct MQTTClientTests {
             let requester = try await broker.connectedClient(clientID: requesterID, responseTopic: "leitstand/reply/\(requesterID)")
             let started = ContinuousClock.now
             await #expect(throws: MQTTError.noSubscribers(topic: "leitstand/rpc/nobody/here")) {
-                try await requester.request("leitstand/rpc/nobody/here", payload: Data(), timeout: .seconds(10))
+                try await requester.request("leitstand/rpc/nobody/here", payload: Data(), timeout: .seconds(30))
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
             // The client is fine afterwards: a request that someone answers still works.
             let responder = try await broker.connectedClient()
             let serving = Task { try await responder.serveRequests(on: "leitstand/rpc/echo/+") { $0.payload } }
@@ -202,9 +202,9 @@ struct MQTTClientTests {
             try await waitUntil("the client noticed") { !requester.isConnected }
             let started = ContinuousClock.now
             await #expect(throws: MQTTError.notConnected) {
-                try await requester.request("leitstand/rpc/any/thing", payload: Data(), timeout: .seconds(10))
+                try await requester.request("leitstand/rpc/any/thing", payload: Data(), timeout: .seconds(30))
             }
-            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(ContinuousClock.now - started < .seconds(5))
         }
     }
 

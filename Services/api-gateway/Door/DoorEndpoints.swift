@@ -1,4 +1,5 @@
 import Contracts
+import DoorCrypto
 import Foundation
 import HTTPTypes
 import JWTKit
@@ -51,7 +52,7 @@ struct DoorEndpoints: Sendable {
         guard let secret = request.headers[Self.deviceSecretHeader] else {
             return SchedulerLink.error(.deviceForbidden, "send the device secret as X-Device-Secret")
         }
-        return await scheduler.call(.poll, DoorRPC.PollRequest(deviceId: deviceID, secret: secret))
+        return await scheduler.call(.poll, DoorRPC.PollRequest(deviceId: deviceID, secretDigest: DoorSignature.digest(ofSecret: secret)))
     }
 
     private struct ConfirmBody: Decodable {
@@ -71,7 +72,7 @@ struct DoorEndpoints: Sendable {
         else {
             return SchedulerLink.error(.invalidRequest, #"send {"deviceId","nonce","result":"executed"|"failed","message"} as JSON"#)
         }
-        let forwarded = DoorRPC.ConfirmRequest(jobId: jobID, deviceId: confirm.deviceId, nonce: confirm.nonce, result: confirm.result, message: confirm.message, secret: secret)
+        let forwarded = DoorRPC.ConfirmRequest(jobId: jobID, deviceId: confirm.deviceId, nonce: confirm.nonce, result: confirm.result, message: confirm.message, secretDigest: DoorSignature.digest(ofSecret: secret))
         return await scheduler.call(.confirm, forwarded)
     }
 }

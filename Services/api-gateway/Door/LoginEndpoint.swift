@@ -54,7 +54,7 @@ struct LoginEndpoint: Sendable {
             }
         } catch {
             logger.error("login failed", metadata: ["error": "\(error)"])
-            return SchedulerLink.error(.schedulerUnavailable, "login is not possible right now", retryAfter: 2)
+            return SchedulerLink.error(.loginUnavailable, "login is not possible right now (the database is not reachable)", retryAfter: 2)
         }
     }
 }

@@ -17,6 +17,7 @@ public enum DoorError: String, Sendable, CaseIterable {
     case alreadyConfirmed = "already_confirmed"
     case confirmTimeout = "confirm_timeout"
     case schedulerUnavailable = "scheduler_unavailable"
+    case loginUnavailable = "login_unavailable"
 
     public var httpStatus: Int {
         switch self {
@@ -27,7 +28,7 @@ public enum DoorError: String, Sendable, CaseIterable {
         case .confirmTimeout: 410
         case .invalidRequest: 400
         case .tooManyAttempts, .rateLimited, .doorInUse: 429
-        case .doorOffline, .schedulerUnavailable: 503
+        case .doorOffline, .schedulerUnavailable, .loginUnavailable: 503
         }
     }
 }

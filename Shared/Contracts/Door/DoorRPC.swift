@@ -55,13 +55,15 @@ public enum DoorRPC {
     }
 
     /// `GET /api/device/poll/{deviceId}` with the device's secret (the HTTP fallback of seed 000's pull model).
+    /// The gateway forwards the secret's SHA-256 (hex), never the secret: whoever may read the RPC topic cannot
+    /// take it from there to the HTTP API.
     public struct PollRequest: Codable, Sendable, Equatable {
         public var deviceId: String
-        public var secret: String
+        public var secretDigest: String
 
-        public init(deviceId: String, secret: String) {
+        public init(deviceId: String, secretDigest: String) {
             self.deviceId = deviceId
-            self.secret = secret
+            self.secretDigest = secretDigest
         }
     }
 
@@ -86,22 +88,22 @@ public enum DoorRPC {
         public init(jobs: [Job]) { self.jobs = jobs }
     }
 
-    /// `POST /api/device/confirm/{jobId}` with the device's secret.
+    /// `POST /api/device/confirm/{jobId}` with the device's secret (forwarded as its SHA-256, as for a poll).
     public struct ConfirmRequest: Codable, Sendable, Equatable {
         public var jobId: String
         public var deviceId: String
         public var nonce: String
         public var result: DoorConfirm.Result
         public var message: String?
-        public var secret: String
+        public var secretDigest: String
 
-        public init(jobId: String, deviceId: String, nonce: String, result: DoorConfirm.Result, message: String?, secret: String) {
+        public init(jobId: String, deviceId: String, nonce: String, result: DoorConfirm.Result, message: String?, secretDigest: String) {
             self.jobId = jobId
             self.deviceId = deviceId
             self.nonce = nonce
             self.result = result
             self.message = message
-            self.secret = secret
+            self.secretDigest = secretDigest
         }
     }
 
