@@ -2,7 +2,8 @@ import Foundation
 import ServiceKit
 
 /// The door device's configuration (`LEITSTAND_DEVICE_ID`, `…_SECRET`, `…_AREAS`, `LEITSTAND_GPIO`, …).
-struct DeviceSettings: Sendable {
+/// Its description leaves the secrets out: service descriptions end up in debug logs.
+struct DeviceSettings: Sendable, CustomStringConvertible {
     /// The relay is never held longer than this, whatever a job asks.
     static let maximumPulseMs = 10_000
 
@@ -18,6 +19,10 @@ struct DeviceSettings: Sendable {
     var maximumClockSkew: Duration
 
     var secrets: [String] { [secret] + (previousSecret.map { [$0] } ?? []) }
+
+    var description: String {
+        "DeviceSettings(deviceID: \(deviceID), areas: \(areas), gpio: \(gpio), pulseMs: \(pulseMs), stateDirectory: \(stateDirectory), secrets: <redacted>)"
+    }
 
     static func read(_ reader: inout ConfigurationReader) -> DeviceSettings {
         let deviceID = reader.required("LEITSTAND_DEVICE_ID") ?? ""

@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// Takes signed jobs from the device's areas (`leitstand/door/{area}/jobs`, never-send-retained), pulses the
 /// relay only for a job that passes every check of the contract, and confirms with a signed message once the
 /// pulse has ended. Anything else is refused, logged and counted, never pulsed.
-struct JobExecutor: Service {
+struct JobExecutor: Service, CustomStringConvertible {
     let client: MQTTClient
     let settings: DeviceSettings
     let relay: RelayController
@@ -24,6 +24,8 @@ struct JobExecutor: Service {
         self.seen = seen
         self.logger = logger
     }
+
+    var description: String { "JobExecutor(\(settings))" }
 
     func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in

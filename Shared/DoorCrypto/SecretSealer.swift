@@ -4,7 +4,7 @@ import Foundation
 /// Seals device secrets for the database with AES-256-GCM under a key that lives only in the environment
 /// (`LEITSTAND_SECRET_KEY`, 32 bytes as 64 hex digits or base64). A dump of the database alone signs nothing;
 /// the device id is bound in as associated data, so a sealed secret copied to another device's row fails to open.
-public struct SecretSealer: Sendable {
+public struct SecretSealer: Sendable, CustomStringConvertible {
     private let key: SymmetricKey
 
     /// nil when `text` is not 32 bytes in hex or base64.
@@ -13,6 +13,8 @@ public struct SecretSealer: Sendable {
         guard let bytes = DoorSignature.bytes(ofHex: trimmed) ?? Data(base64Encoded: trimmed), bytes.count == 32 else { return nil }
         key = SymmetricKey(data: bytes)
     }
+
+    public var description: String { "SecretSealer(key: <redacted>)" }
 
     public func seal(_ secret: String, deviceID: String) throws -> Data {
         let box = try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: Data(deviceID.utf8))

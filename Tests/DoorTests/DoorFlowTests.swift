@@ -36,6 +36,14 @@ struct DoorFlowTests {
             var types: [String] = []
             for try await type in audit.decode(String.self) { types.append(type) }
             #expect(types == ["door.job_created", "door.job_dispatched", "door.job_executed"])
+
+            // Secrets never reach a log, not even at debug level.
+            let secrets = [try #require(stack.devices["pi-haus-a"]?.secret), DoorStack.secretKey, ServiceProcess.jwtSecret, DoorStack.memberPassword, token]
+            let outputs = [stack.gateway.process.output, try #require(stack.scheduler).process.output, try #require(stack.devices["pi-haus-a"]?.process).process.output]
+            for output in outputs {
+                #expect(output.contains("\"level\":\"debug\""))
+                for secret in secrets { #expect(!output.contains(secret), "a secret in a log") }
+            }
         }
     }
 

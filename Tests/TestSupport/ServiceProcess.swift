@@ -16,25 +16,31 @@ public struct ServiceProcess: Sendable {
         environment: [String: String],
         waitUntilListening: Bool = true
     ) async throws -> ServiceProcess {
-        let directory = try makeTemporaryDirectory(executable)
-        let port = Int(environment["LEITSTAND_HTTP_PORT"] ?? "") ?? 0
-        let process = try ChildProcess(
-            name: executable,
-            executable: try projectExecutable(executable),
-            environment: environment,
-            outputFile: directory.appendingPathComponent("output.log")
-        )
-        let service = ServiceProcess(name: executable, process: process, port: port, directory: directory)
-        if waitUntilListening {
+        var environment = environment
+        // A free port can be taken by a parallel test between the check and the bind: then try another one.
+        for attempt in 1...3 {
+            let directory = try makeTemporaryDirectory(executable)
+            let port = Int(environment["LEITSTAND_HTTP_PORT"] ?? "") ?? 0
+            let process = try ChildProcess(
+                name: executable,
+                executable: try projectExecutable(executable),
+                environment: environment,
+                outputFile: directory.appendingPathComponent("output.log")
+            )
+            let service = ServiceProcess(name: executable, process: process, port: port, directory: directory)
+            guard waitUntilListening else { return service }
             do {
                 try await waitUntil("\(executable) listens on \(port)") { isListening(port: port) || !process.isRunning }
                 guard process.isRunning else { throw TestSupportError("\(executable) exited:\n\(process.output)") }
+                return service
             } catch {
+                let portTaken = process.output.contains("Address already in use")
                 await service.stop()
-                throw error
+                guard portTaken && attempt < 3 else { throw error }
+                environment["LEITSTAND_HTTP_PORT"] = "\(try freeTCPPort())"
             }
         }
-        return service
+        throw TestSupportError("\(executable) did not start")
     }
 
     /// SIGTERM, then SIGKILL if it does not go; removes its folder.
