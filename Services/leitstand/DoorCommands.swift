@@ -146,8 +146,9 @@ struct DeviceCommand: AsyncParsableCommand {
         func run() async throws {
             let devices = try await CommandEnvironment.withDatabase { client in try await DeviceCommand.registry(client).devices() }
             for device in devices {
+                let rotated = device.rotatedAt.map { "  rotated \(ContractCoding.timestamp($0))" } ?? ""
                 let grace = device.previousValidUntil.map { $0 > Date() ? "  previous secret valid until \(ContractCoding.timestamp($0))" : "" } ?? ""
-                print("\(device.id)  areas=\(device.areas.joined(separator: ","))\(grace)")
+                print("\(device.id)  areas=\(device.areas.joined(separator: ","))\(rotated)\(grace)")
             }
         }
     }

@@ -46,7 +46,7 @@ struct PiDoorClient: AsyncParsableCommand {
                 Foundation.exit(ProcessExit.configurationError)
             }
             runtime.logger.info("door device configured", metadata: ["device.id": "\(settings.deviceID)", "areas": "\(settings.areas)", "seenJobs": "\(seen.count)"])
-            let controller = RelayController(relay: relay, logger: runtime.logger)
+            let controller = RelayController(relay: relay)
             await runtime.run(router: runtime.makeRouter(), services: [
                 JobExecutor(client: runtime.mqtt, settings: settings, relay: controller, seen: seen, logger: runtime.logger)
             ])
@@ -68,7 +68,7 @@ struct PiDoorClient: AsyncParsableCommand {
             let length = milliseconds ?? environment["LEITSTAND_PULSE_MS"].flatMap(Int.init) ?? 1_000
             guard (1...DeviceSettings.maximumPulseMs).contains(length) else { throw ValidationError("--ms must be 1…\(DeviceSettings.maximumPulseMs)") }
             let relay = try DoorRelays.open(gpio, consumer: "leitstand-door-test")
-            let controller = RelayController(relay: relay, logger: Logger(label: "test-relay"))
+            let controller = RelayController(relay: relay)
             switch await controller.pulse(jobID: nil, milliseconds: length) {
             case .pulsed, .joined:
                 print("relay pulsed for \(length) ms")

@@ -1,6 +1,5 @@
 import Foundation
 import GPIO
-import Logging
 
 /// Pulses the relay one job at a time. A job that arrives while a pulse runs joins it (the door is open right
 /// now) and never extends it; every pulse ends inactive, also when it fails half-way.
@@ -12,12 +11,10 @@ actor RelayController {
     }
 
     private let relay: any DoorRelay
-    private let logger: Logger
     private var running: Task<Outcome, Never>?
 
-    init(relay: any DoorRelay, logger: Logger) {
+    init(relay: any DoorRelay) {
         self.relay = relay
-        self.logger = logger
     }
 
     func pulse(jobID: String?, milliseconds: Int) async -> Outcome {

@@ -11,10 +11,9 @@ final class SeenJobs: Sendable {
     }
 
     private let state: Mutex<State>
-    let path: String
 
     init(directory: String, now: Date = Date()) throws {
-        path = URL(fileURLWithPath: directory).appendingPathComponent("seen-jobs").path
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("seen-jobs").path
         var kept: [(String, Int)] = []
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let horizon = Int(now.timeIntervalSince1970) - 86_400

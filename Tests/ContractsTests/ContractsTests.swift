@@ -27,6 +27,18 @@ struct ContractsTests {
         #expect(decoded == job && decoded.signedText == job.signedText)
     }
 
+    @Test("every door error code is documented, in docs/api.md and in the OpenAPI description")
+    func doorErrorsDocumented() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs")
+        let api = try String(contentsOf: docs.appendingPathComponent("api.md"), encoding: .utf8)
+        let openAPI = try String(contentsOf: docs.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        for code in DoorError.allCases {
+            #expect(api.contains("`\(code.rawValue)`"), "\(code.rawValue) is not in docs/api.md")
+            #expect(openAPI.contains(code.rawValue), "\(code.rawValue) is not in docs/openapi.yaml")
+        }
+    }
+
     @Test("a confirm signs jobId|deviceId|nonce|result")
     func confirmSignedText() throws {
         let confirm = DoorConfirm(jobId: "j-1", deviceId: "pi-7", nonce: "n0nce", result: .failed, code: "GPIO_ERROR", message: "line busy", pulsedAt: nil)

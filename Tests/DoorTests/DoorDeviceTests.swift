@@ -83,6 +83,40 @@ struct DoorDeviceTests {
         }
     }
 
+    @Test("the scheduler and the device refuse to start on unusable configuration, naming each variable (exit 78)")
+    func configurationErrors() async throws {
+        let directory = try makeTemporaryDirectory("door-config")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func run(_ executable: String, _ environment: [String: String]) async throws -> (Int32, String) {
+            let process = try ChildProcess(
+                name: executable, executable: try projectExecutable(executable), environment: environment,
+                outputFile: directory.appendingPathComponent("\(executable)-\(UUID()).log")
+            )
+            return (try await process.waitForExit(timeout: .seconds(20)), process.output)
+        }
+        let broker = "mqtt://u:p@127.0.0.1:1"
+        let (scheduler, schedulerOutput) = try await run("door-scheduler", [
+            "LEITSTAND_MQTT_URL": broker, "LEITSTAND_DATABASE_URL": "postgres://u:p@127.0.0.1:1/x",
+            "LEITSTAND_SECRET_KEY": "too-short", "LEITSTAND_CONFIRM_WINDOW_S": "0",
+        ])
+        #expect(scheduler == 78)
+        #expect(schedulerOutput.contains("LEITSTAND_SECRET_KEY") && schedulerOutput.contains("LEITSTAND_CONFIRM_WINDOW_S"), "\(schedulerOutput)")
+        let (device, deviceOutput) = try await run("pi-door-client", [
+            "LEITSTAND_MQTT_URL": broker, "LEITSTAND_DEVICE_ID": "pi-1", "LEITSTAND_DEVICE_SECRET": "short",
+            "LEITSTAND_GPIO": "sim:\(directory.path)/pulses.jsonl", "LEITSTAND_STATE_DIR": "\(directory.path)/missing",
+        ])
+        #expect(device == 78)
+        for variable in ["LEITSTAND_DEVICE_SECRET", "LEITSTAND_AREAS", "LEITSTAND_STATE_DIR"] {
+            #expect(deviceOutput.contains(variable), "\(variable): \(deviceOutput)")
+        }
+        #expect(!deviceOutput.contains("short\n"), "a secret value in the output")
+        let (noLine, noLineOutput) = try await run("pi-door-client", [
+            "LEITSTAND_MQTT_URL": broker, "LEITSTAND_DEVICE_ID": "pi-1", "LEITSTAND_DEVICE_SECRET": String(repeating: "s", count: 32),
+            "LEITSTAND_AREAS": "a", "LEITSTAND_GPIO": "chip=gpiochip-missing,line=3", "LEITSTAND_STATE_DIR": directory.path,
+        ])
+        #expect(noLine == 78 && noLineOutput.contains("LEITSTAND_GPIO") && noLineOutput.contains("gpiochip-missing"), "\(noLineOutput)")
+    }
+
     @Test("test-relay pulses the relay once, locally; a pulse beyond 10 s or an unusable LEITSTAND_GPIO is refused")
     func testRelay() async throws {
         let directory = try makeTemporaryDirectory("test-relay")
@@ -236,12 +270,14 @@ struct DoorDeviceTests {
                 _ = try await client.subscribe("leitstand/#")
             }
             try await client.publish(Topic.deviceStatus("pi-acl"), payload: Data(#"{"state":"offline","areas":[],"version":"t"}"#.utf8), retain: true)
-            await #expect(throws: (any Error).self) {
+            await #expect(throws: MQTTError.refused(operation: "publish", reasonCode: 0x87)) {
                 try await client.publish(Topic.doorConfirm(area: "theirs"), payload: Data("{}".utf8))
             }
-            await #expect(throws: (any Error).self) {
+            await #expect(throws: MQTTError.refused(operation: "publish", reasonCode: 0x87)) {
                 try await client.publish(Topic.doorJobs(area: "mine"), payload: Data("{}".utf8))
             }
+            // Its own area's confirm topic is allowed (the scheduler refuses the empty confirm, not the broker).
+            try await client.publish(Topic.doorConfirm(area: "mine"), payload: Data("{}".utf8))
         }
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import GPIO
-import Logging
 import Synchronization
 import Testing
 
@@ -29,7 +28,7 @@ struct RelayTests {
     func secondJobJoins() async throws {
         let (relay, file) = try Self.simulated()
         defer { try? FileManager.default.removeItem(at: file) }
-        let controller = RelayController(relay: relay, logger: Logger(label: "test"))
+        let controller = RelayController(relay: relay)
         let first = Task { await controller.pulse(jobID: "one", milliseconds: 600) }
         let deadline = ContinuousClock.now + .seconds(10)
         while !relay.isActive && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
@@ -61,7 +60,7 @@ struct RelayTests {
             func release() {}
         }
         let relay = Recording()
-        let controller = RelayController(relay: relay, logger: Logger(label: "test"))
+        let controller = RelayController(relay: relay)
         // Asking for 0 ms still pulses (1 ms); the cap itself is checked on the recorded length.
         _ = await controller.pulse(jobID: "short", milliseconds: 0)
         #expect(relay.lengths.withLock { $0 } == [1])
@@ -76,7 +75,7 @@ struct RelayTests {
 
     @Test("a GPIO write that fails is reported as a failed pulse and leaves the relay driven inactive")
     func brokenGPIO() async {
-        let controller = RelayController(relay: BrokenRelay(), logger: Logger(label: "test"))
+        let controller = RelayController(relay: BrokenRelay())
         guard case .failed(let reason) = await controller.pulse(jobID: "x", milliseconds: 10) else {
             Issue.record("a broken relay reported success")
             return

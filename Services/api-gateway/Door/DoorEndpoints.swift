@@ -31,13 +31,13 @@ struct DoorEndpoints: Sendable {
         }
     }
 
-    private static let unauthorized = SchedulerLink.error(.unauthorized, "log in first: POST /api/auth/login")
+    private static let unauthorized = DoorError.unauthorized.response("log in first: POST /api/auth/login")
 
     private func open(_ request: Request, area: String) async -> Response {
         guard let member = await sessions.member(of: request) else { return Self.unauthorized }
         let key = request.headers[Self.idempotencyKeyHeader]
         if let key, key.isEmpty || key.count > 128 {
-            return SchedulerLink.error(.invalidRequest, "Idempotency-Key must be 1–128 characters")
+            return DoorError.invalidRequest.response("Idempotency-Key must be 1–128 characters")
         }
         let open = DoorRPC.OpenRequest(member: member.sub.value, isAdmin: member.admin, area: area, idempotencyKey: key)
         return await scheduler.call(.open, open)
@@ -50,7 +50,7 @@ struct DoorEndpoints: Sendable {
 
     private func poll(_ request: Request, deviceID: String) async -> Response {
         guard let secret = request.headers[Self.deviceSecretHeader] else {
-            return SchedulerLink.error(.deviceForbidden, "send the device secret as X-Device-Secret")
+            return DoorError.deviceForbidden.response("send the device secret as X-Device-Secret")
         }
         return await scheduler.call(.poll, DoorRPC.PollRequest(deviceId: deviceID, secretDigest: DoorSignature.digest(ofSecret: secret)))
     }
@@ -64,13 +64,13 @@ struct DoorEndpoints: Sendable {
 
     private func confirm(_ request: Request, jobID: String) async -> Response {
         guard let secret = request.headers[Self.deviceSecretHeader] else {
-            return SchedulerLink.error(.deviceForbidden, "send the device secret as X-Device-Secret")
+            return DoorError.deviceForbidden.response("send the device secret as X-Device-Secret")
         }
         guard
             let body = try? await request.body.collect(upTo: 16_384),
             let confirm = try? JSONDecoder().decode(ConfirmBody.self, from: Data(body.readableBytesView))
         else {
-            return SchedulerLink.error(.invalidRequest, #"send {"deviceId","nonce","result":"executed"|"failed","message"} as JSON"#)
+            return DoorError.invalidRequest.response(#"send {"deviceId","nonce","result":"executed"|"failed","message"} as JSON"#)
         }
         let forwarded = DoorRPC.ConfirmRequest(jobId: jobID, deviceId: confirm.deviceId, nonce: confirm.nonce, result: confirm.result, message: confirm.message, secretDigest: DoorSignature.digest(ofSecret: secret))
         return await scheduler.call(.confirm, forwarded)

@@ -34,7 +34,7 @@ struct LoginEndpoint: Sendable {
             let credentials = try? JSONDecoder().decode(Credentials.self, from: Data(body.readableBytesView)),
             !credentials.username.isEmpty, credentials.username.count <= 128, credentials.password.count <= 1_024
         else {
-            return SchedulerLink.error(.invalidRequest, #"send {"username": "…", "password": "…"} as JSON"#)
+            return DoorError.invalidRequest.response(#"send {"username": "…", "password": "…"} as JSON"#)
         }
         do {
             let throttleKey = "login:\(credentials.username.lowercased())"
@@ -47,14 +47,14 @@ struct LoginEndpoint: Sendable {
                 return try JSONResponse.make(.ok, Issued(token: token, expiresIn: sessions.lifetime.components.seconds), headers: headers)
             case .invalidCredentials:
                 logger.info("login refused", metadata: ["member": "\(credentials.username)"])
-                return SchedulerLink.error(.invalidCredentials, "wrong username or password")
+                return DoorError.invalidCredentials.response("wrong username or password")
             case .throttled(let retryAfter):
                 logger.warning("login throttled", metadata: ["member": "\(credentials.username)", "retryAfterSeconds": "\(retryAfter)"])
-                return SchedulerLink.error(.tooManyAttempts, "too many failed logins; wait", retryAfter: retryAfter)
+                return DoorError.tooManyAttempts.response("too many failed logins; wait", retryAfter: retryAfter)
             }
         } catch {
             logger.error("login failed", metadata: ["error": "\(error)"])
-            return SchedulerLink.error(.loginUnavailable, "login is not possible right now (the database is not reachable)", retryAfter: 2)
+            return DoorError.loginUnavailable.response("login is not possible right now (the database is not reachable)", retryAfter: 2)
         }
     }
 }

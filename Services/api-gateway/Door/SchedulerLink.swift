@@ -20,7 +20,7 @@ struct SchedulerLink: Sendable {
             reply = try await mqtt.request(method.topic, payload: try ContractCoding.encode(request), timeout: timeout)
         } catch {
             logger.warning("door scheduler did not answer", metadata: ["rpc.method": "\(method.rawValue)", "error": "\(error)"])
-            return Self.error(.schedulerUnavailable, "the door scheduler is not reachable; try again", retryAfter: 2)
+            return DoorError.schedulerUnavailable.response("the door scheduler is not reachable; try again", retryAfter: 2)
         }
         guard
             let envelope = try? JSONSerialization.jsonObject(with: reply.payload) as? [String: Any],
@@ -29,17 +29,21 @@ struct SchedulerLink: Sendable {
             let bodyData = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])
         else {
             logger.error("door scheduler sent a malformed reply", metadata: ["rpc.method": "\(method.rawValue)"])
-            return Self.error(.schedulerUnavailable, "the door scheduler sent a malformed reply", retryAfter: 2)
+            return DoorError.schedulerUnavailable.response("the door scheduler sent a malformed reply", retryAfter: 2)
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter = (body as? [String: Any])?["retryAfterSeconds"] as? Int { headers[.retryAfter] = String(retryAfter) }
         return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bodyData)))
     }
 
-    static func error(_ code: DoorError, _ message: String, retryAfter: Int? = nil) -> Response {
+}
+
+extension DoorError {
+    /// This error as the gateway answers it itself: `{"error","message","retryAfterSeconds"}` and `Retry-After`.
+    func response(_ message: String, retryAfter: Int? = nil) -> Response {
         var headers: HTTPFields = [:]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        let body = ErrorBody(code.rawValue, message: message, retryAfterSeconds: retryAfter)
-        return (try? JSONResponse.make(.init(code: code.httpStatus), body, headers: headers)) ?? Response(status: .init(code: code.httpStatus))
+        let body = ErrorBody(rawValue, message: message, retryAfterSeconds: retryAfter)
+        return (try? JSONResponse.make(.init(code: httpStatus), body, headers: headers)) ?? Response(status: .init(code: httpStatus))
     }
 }

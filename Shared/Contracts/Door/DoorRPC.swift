@@ -118,8 +118,6 @@ public enum DoorRPC {
 /// `pending` → `dispatched` → `executed` | `failed`; `pending`/`dispatched` → `expired` when no confirm came in time.
 public enum DoorJobStatus: String, Codable, Sendable, CaseIterable {
     case pending, dispatched, executed, failed, expired
-
-    public var isActive: Bool { self == .pending || self == .dispatched }
 }
 
 /// The body of `GET /api/door/jobs/{jobId}`.
