@@ -56,6 +56,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -99,7 +100,10 @@ let package = Package(
 
         .executableTarget(
             name: "door-benchmark",
-            dependencies: ["MQTT", "Contracts", "Database", "DoorCrypto", "DoorStore", argumentParser, log, postgres],
+            dependencies: [
+                "MQTT", "Contracts", "Database", "DoorCrypto", "DoorStore", argumentParser, log, postgres,
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             path: "Benchmarks/door-benchmark",
             swiftSettings: swiftSettings
         ),

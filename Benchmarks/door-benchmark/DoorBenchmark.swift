@@ -23,6 +23,7 @@ struct DoorBenchmark: AsyncParsableCommand {
 
     @Option(help: "Areas, each with its own device process.") var areas = 100
     @Option(help: "Accepted opens to measure over MQTT.") var opens = 3_000
+    @Option(help: "Opens per second over all areas, each area on its own schedule (default: as fast as the stack answers).") var rate: Double?
     @Option(help: "Accepted opens to measure through the HTTP poll fallback (0: skip).") var pollOpens = 1_000
     @Option(help: "Poll interval of the simulated HTTP devices.") var pollIntervalMs = 1_000
     @Option(help: "The gateway.") var gateway = "http://127.0.0.1:\(ProcessInfo.processInfo.environment["LEITSTAND_DEV_HTTP_PORT"] ?? "18080")"
@@ -44,7 +45,7 @@ struct DoorBenchmark: AsyncParsableCommand {
         let admin = try MQTTClient(configuration: adminConfiguration, logger: logger)
         try await admin.connect()
 
-        let http = BenchmarkHTTP(base: gateway)
+        let http = BenchmarkHTTP(base: gateway, connections: 2 * areas)
         let password = SecretSealer.newDeviceSecret()
         let mqttAreas = (1...areas).map { "bench-\(run)-m\($0)" }
         let pollAreas = pollOpens > 0 ? (1...areas).map { "bench-\(run)-p\($0)" } : []
@@ -83,12 +84,18 @@ struct DoorBenchmark: AsyncParsableCommand {
             if !pollAreas.isEmpty { tokens[pollAreas[index]] = token }
         }
 
-        let mqttResult = try await OpenRun.overMQTT(areas: mqttAreas, opens: opens, http: http, tokens: tokens, admin: admin)
+        let mqttResult = try await OpenRun.overMQTT(areas: mqttAreas, opens: opens, rate: rate, http: http, tokens: tokens, admin: admin)
+        // Paced, the last opens were not waited for: let them finish (a device records its pulse before it confirms).
+        var executed = try await Self.executedTimes(mqttResult.jobs.map(\.id), database: database)
+        let settled = ContinuousClock.now + .seconds(30)
+        while executed.count < mqttResult.jobs.count && ContinuousClock.now < settled {
+            try await Task.sleep(for: .milliseconds(200))
+            executed = try await Self.executedTimes(mqttResult.jobs.map(\.id), database: database)
+        }
         let pulses = try fleet.pulses()
-        let executed = try await Self.executedTimes(mqttResult.jobs.map(\.id), database: database)
-        let report = Report(name: "MQTT push", jobs: mqttResult.jobs, warmUp: mqttResult.warmUp, pulses: pulses, executed: executed, elapsed: mqttResult.elapsed, retries: mqttResult.retries)
+        let paced = rate.map { String(format: ", paced at %.0f opens/s", $0) } ?? ", unpaced"
+        let report = Report(name: "MQTT push\(paced)", result: mqttResult, pulses: pulses, executed: executed)
         report.print()
-        print("  job reads before executed: \(mqttResult.statusReads)")
         try report.verify()
 
         if pollOpens > 0 {
@@ -98,11 +105,12 @@ struct DoorBenchmark: AsyncParsableCommand {
                 areas: pollAreas, secrets: secrets, opens: pollOpens, interval: .milliseconds(pollIntervalMs), http: http, tokens: tokens
             )
             let pollExecuted = try await Self.executedTimes(pollResult.jobs.map(\.id), database: database)
-            let pollReport = Report(name: "HTTP poll (\(pollIntervalMs) ms)", jobs: pollResult.jobs, warmUp: pollResult.warmUp, pulses: pollResult.pulses, executed: pollExecuted, elapsed: pollResult.elapsed, retries: pollResult.retries)
+            let pollReport = Report(name: "HTTP poll (\(pollIntervalMs) ms), unpaced", result: pollResult, pulses: pollResult.pulses, executed: pollExecuted)
             pollReport.print()
             try pollReport.verify()
         }
         await admin.disconnect()
+        try await http.shutdown()
     }
 
     /// `executed_at` of each job, from the scheduler's own records; a job that is not executed is missing.

@@ -11,8 +11,10 @@ struct OpenedJob: Sendable {
 }
 
 /// Opens doors from one worker per area until `opens` were accepted, each worker waiting for its door's
-/// confirm before the next open (an area has one active job at a time). A 429 `door_in_use` right after a
-/// confirm (the scheduler records it a moment later) is retried and counted.
+/// confirm before the next open (an area has one active job at a time). Unpaced, every worker opens again at once
+/// (the most the stack can do); paced, the workers together open `rate` times a second, each on its own schedule
+/// (the latency a building sees at that load). A 429 `door_in_use` (the scheduler records a confirm a moment
+/// after the device sent it) is retried and counted.
 enum OpenRun {
     struct Result: Sendable {
         var jobs: [OpenedJob]
@@ -20,9 +22,9 @@ enum OpenRun {
         var warmUp: [String]
         var elapsed: Duration
         var retries: Int
+        /// Paced opens sent more than 5 ms after their planned time (the stack could not keep up).
+        var late: Int
         var pulses: [String: [Date]] = [:]
-        /// Job reads that did not yet say `executed` (MQTT run).
-        var statusReads = 0
     }
 
     /// Confirms by job id as they arrive, for the worker that waits for them (which may come later).
@@ -57,6 +59,7 @@ enum OpenRun {
     /// Shared between the tasks of a run.
     final class Tally: Sendable {
         let retries = Atomic<Int>(0)
+        let late = Atomic<Int>(0)
         let pulses = Mutex<[String: [Date]]>([:])
     }
 
@@ -66,7 +69,10 @@ enum OpenRun {
         func take() -> Bool { remaining.subtract(1, ordering: .relaxed).newValue >= 0 }
     }
 
-    static func overMQTT(areas: [String], opens: Int, http: BenchmarkHTTP, tokens: [String: String], admin: MQTTClient) async throws -> Result {
+    static func overMQTT(areas: [String], opens: Int, rate: Double?, http: BenchmarkHTTP, tokens: [String: String], admin: MQTTClient) async throws -> Result {
+        // Paced, the schedule spaces an area's opens; watching the confirms as well would only load the machine.
+        // A job not finished by the area's next turn shows as a door_in_use retry.
+        if rate != nil { return try await drive(areas: areas, opens: opens, rate: rate, http: http, tokens: tokens) { _, _ in } }
         let confirmations = Confirmations()
         let confirms = try await admin.subscribe(Topic.allDoorConfirms)
         let watcher = Task {
@@ -78,20 +84,7 @@ enum OpenRun {
             watcher.cancel()
             confirms.cancel()
         }
-        let reads = Tally()
-        var result = try await drive(areas: areas, opens: opens, http: http, tokens: tokens) { id, area in
-            await confirmations.wait(id)
-            // The device's confirm reached us; the scheduler records it a moment later. The next open of this
-            // area would be `door_in_use` until then, so wait for `executed` like the member's app would.
-            var backoff = Duration.milliseconds(1)
-            while (try? await http.send("GET", "/api/door/jobs/\(id)", headers: ["Authorization": "Bearer \(tokens[area] ?? "")"]))?.json["status"] as? String != "executed" {
-                reads.retries.add(1, ordering: .relaxed)
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .milliseconds(20))
-            }
-        }
-        result.statusReads = reads.retries.load(ordering: .relaxed)
-        return result
+        return try await drive(areas: areas, opens: opens, rate: rate, http: http, tokens: tokens) { id, _ in await confirmations.wait(id) }
     }
 
     /// The seed's pull model: the benchmark is each area's device, polling every `interval`, "pulsing" (recording
@@ -128,12 +121,15 @@ enum OpenRun {
         defer { polling.cancel() }
         // The first polls make the devices present.
         try await Task.sleep(for: interval + .milliseconds(200))
-        var result = try await drive(areas: areas, opens: opens, http: http, tokens: tokens) { id, _ in await confirmations.wait(id) }
+        var result = try await drive(areas: areas, opens: opens, rate: nil, http: http, tokens: tokens) { id, _ in await confirmations.wait(id) }
         result.pulses = tally.pulses.withLock { $0 }
         return result
     }
 
-    private static func drive(areas: [String], opens: Int, http: BenchmarkHTTP, tokens: [String: String], waitForConfirm: @escaping @Sendable (_ jobID: String, _ area: String) async -> Void) async throws -> Result {
+    private static func drive(
+        areas: [String], opens: Int, rate: Double?, http: BenchmarkHTTP, tokens: [String: String],
+        waitForConfirm: @escaping @Sendable (_ jobID: String, _ area: String) async -> Void
+    ) async throws -> Result {
         let budget = Budget(opens)
         let tally = Tally()
         /// Opens `area` until it is accepted and confirmed. While warming up, `door_offline` is waited out too:
@@ -141,8 +137,8 @@ enum OpenRun {
         @Sendable func openOnce(_ area: String, warmingUp: Bool) async throws -> OpenedJob {
             let deadline = ContinuousClock.now + .seconds(30)
             var backoff = Duration.milliseconds(2)
+            let sentAt = Date()
             while true {
-                let sentAt = Date()
                 let response = try await http.send("POST", "/api/door/open/\(area)", headers: ["Authorization": "Bearer \(tokens[area] ?? "")"])
                 if response.status == 202, let id = response.json["jobId"] as? String {
                     let job = OpenedJob(id: id, sentAt: sentAt, acceptedAt: Date())
@@ -165,12 +161,25 @@ enum OpenRun {
             for try await id in group { ids.append(id) }
             return ids
         }
+        // Paced: each worker opens every `period`, starting at its own phase, so that the opens spread evenly.
+        let period = rate.map { Duration.nanoseconds(Int64(Double(areas.count) / $0 * 1e9)) }
         let started = ContinuousClock.now
         let jobs = try await withThrowingTaskGroup(of: [OpenedJob].self) { group in
-            for area in areas {
+            for (index, area) in areas.enumerated() {
                 group.addTask {
                     var opened: [OpenedJob] = []
-                    while budget.take() { opened.append(try await openOnce(area, warmingUp: false)) }
+                    var planned = started + (period.map { $0 * Double(index) / Double(areas.count) } ?? .zero)
+                    while budget.take() {
+                        if let period {
+                            if ContinuousClock.now < planned {
+                                try await Task.sleep(until: planned)
+                            } else if ContinuousClock.now - planned > .milliseconds(5) {
+                                tally.late.add(1, ordering: .relaxed)
+                            }
+                            planned += period
+                        }
+                        opened.append(try await openOnce(area, warmingUp: false))
+                    }
                     return opened
                 }
             }
@@ -178,6 +187,9 @@ enum OpenRun {
             for try await opened in group { all += opened }
             return all
         }
-        return Result(jobs: jobs, warmUp: warmUp, elapsed: ContinuousClock.now - started, retries: tally.retries.load(ordering: .relaxed))
+        return Result(
+            jobs: jobs, warmUp: warmUp, elapsed: ContinuousClock.now - started, retries: tally.retries.load(ordering: .relaxed),
+            late: tally.late.load(ordering: .relaxed)
+        )
     }
 }

@@ -9,6 +9,18 @@ struct Report {
     var executed: [String: Date]
     var elapsed: Duration
     var retries: Int
+    var late: Int
+
+    init(name: String, result: OpenRun.Result, pulses: [String: [Date]], executed: [String: Date]) {
+        self.name = name
+        self.jobs = result.jobs
+        self.warmUp = result.warmUp
+        self.pulses = pulses
+        self.executed = executed
+        self.elapsed = result.elapsed
+        self.retries = result.retries
+        self.late = result.late
+    }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {
         guard !values.isEmpty else { return .nan }
@@ -23,7 +35,7 @@ struct Report {
 
     func print() {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        Swift.print("\(name): \(jobs.count) opens in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(jobs.count) / seconds)) opens/s (door_in_use retries: \(retries))")
+        Swift.print("\(name): \(jobs.count) opens in \(String(format: "%.2f", seconds)) s = \(String(format: "%.1f", Double(jobs.count) / seconds)) opens/s (door_in_use retries: \(retries), sent late: \(late))")
         let toPulse = jobs.compactMap { job in pulses[job.id]?.first.map { $0.timeIntervalSince(job.acceptedAt) * 1_000 } }
         let sentToPulse = jobs.compactMap { job in pulses[job.id]?.first.map { $0.timeIntervalSince(job.sentAt) * 1_000 } }
         let toExecuted = jobs.compactMap { job in executed[job.id].map { $0.timeIntervalSince(job.acceptedAt) * 1_000 } }

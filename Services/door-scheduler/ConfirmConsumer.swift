@@ -19,6 +19,7 @@ struct ConfirmConsumer: Service {
     let confirms: MQTTSubscription
     let ledger: DoorJobLedger
     let devices: DeviceRegistry
+    let keyrings = DeviceKeyrings()
     let logger: Logger
 
     /// Confirms recorded at once; each is its own transaction, and repeats of one job serialise on its row lock.
@@ -44,7 +45,19 @@ struct ConfirmConsumer: Service {
             return
         }
         do {
-            guard let secrets = try await devices.secrets(of: confirm.deviceId), confirm.hasValidSignature(secrets: secrets.all) else {
+            // The usual case: verified with the secrets read before, recorded if they are still the device's.
+            if let known = keyrings[confirm.deviceId], let proof = known.proof(of: confirm),
+               try await ledger.confirmUsual(
+                   jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
+                   code: confirm.code, message: confirm.message, via: "mqtt", proof: proof
+               ) {
+                recorded(confirm, status: confirm.result == .executed ? .executed : .failed)
+                return
+            }
+            // Anything else (first confirm of a device, a rotation, a repeat, too late) with the secrets as they are now.
+            let keyring = try await devices.keyring(of: confirm.deviceId)
+            keyrings[confirm.deviceId] = keyring
+            guard let keyring, keyring.proof(of: confirm) != nil else {
                 refuse("bad_signature", message: message, confirm: confirm)
                 return
             }
@@ -54,8 +67,7 @@ struct ConfirmConsumer: Service {
             )
             switch outcome {
             case .recorded(let status):
-                Counter(label: "leitstand_door_confirms_total", dimensions: [("result", status.rawValue)]).increment()
-                logger.info("door job confirmed", metadata: ["job.id": "\(confirm.jobId)", "device.id": "\(confirm.deviceId)", "job.status": "\(status.rawValue)"])
+                recorded(confirm, status: status)
             case .refused(let error):
                 refuse(error.error, message: message, confirm: confirm)
             }
@@ -63,6 +75,11 @@ struct ConfirmConsumer: Service {
             // Not acknowledged as done: the broker already has the PUBACK, so log loudly; the job expires on time.
             logger.error("door confirm could not be recorded", metadata: ["job.id": "\(confirm.jobId)", "error": "\(error)"])
         }
+    }
+
+    private func recorded(_ confirm: DoorConfirm, status: DoorJobStatus) {
+        Counter(label: "leitstand_door_confirms_total", dimensions: [("result", status.rawValue)]).increment()
+        logger.info("door job confirmed", metadata: ["job.id": "\(confirm.jobId)", "device.id": "\(confirm.deviceId)", "job.status": "\(status.rawValue)"])
     }
 
     private func refuse(_ reason: String, message: MQTTMessage, confirm: DoorConfirm? = nil) {

@@ -14,6 +14,7 @@ struct DoorRequestService: Service {
     let ledger: DoorJobLedger
     let devices: DeviceRegistry
     let presence: DevicePresence
+    let dispatches: DispatchRecorder
     let logger: Logger
 
     func run() async throws {
@@ -61,8 +62,8 @@ struct DoorRequestService: Service {
     }
 
     /// Publishes the signed job (QoS 1, never retained, expiring with its window); the broker's PUBACK comes
-    /// before the 202. Recording `dispatched` does not hold up the member's answer: it only moves a `pending` job,
-    /// so a confirm that overtakes it is not undone. A failed publish leaves the job pending; it expires on time.
+    /// before the 202. Recording `dispatched` (in batches) does not hold up the member's answer. A failed publish
+    /// leaves the job pending; it expires on time.
     private func publish(_ job: DoorJob) async throws {
         var stamped = job
         stamped.issuedAt = Date()
@@ -75,13 +76,7 @@ struct DoorRequestService: Service {
                 retain: false,
                 properties: MQTTPublishProperties(messageExpiry: .seconds(secondsLeft))
             )
-            Task { [ledger, logger] in
-                do {
-                    try await ledger.markDispatched(job)
-                } catch {
-                    logger.error("door job dispatch not recorded", metadata: ["job.id": "\(job.jobId)", "error": "\(error)"])
-                }
-            }
+            dispatches.record(job)
         } catch {
             logger.error("door job not dispatched", metadata: ["job.id": "\(job.jobId)", "error": "\(error)"])
         }

@@ -30,9 +30,12 @@ do {
     exit(1)
 }
 let presence = DevicePresence(statuses: statuses, logger: runtime.logger)
+let dispatches = DispatchRecorder(ledger: ledger, logger: runtime.logger)
+// Services stop in reverse order: the recorder after the requests that feed it.
 await runtime.run(router: runtime.makeRouter(), services: [
     presence,
-    DoorRequestService(client: runtime.mqtt, ledger: ledger, devices: devices, presence: presence, logger: runtime.logger),
+    dispatches,
+    DoorRequestService(client: runtime.mqtt, ledger: ledger, devices: devices, presence: presence, dispatches: dispatches, logger: runtime.logger),
     ConfirmConsumer(confirms: confirms, ledger: ledger, devices: devices, logger: runtime.logger),
     JobTimers(ledger: ledger, retentionDays: settings.retentionDays, logger: runtime.logger),
 ])

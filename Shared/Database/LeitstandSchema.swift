@@ -111,5 +111,137 @@ public enum LeitstandSchema {
                 "CREATE INDEX door_jobs_active_device ON door_jobs (device_id) WHERE status IN ('pending', 'dispatched')",
             ]
         ),
+        Migration(
+            version: 4,
+            name: "door_open_in_one_round_trip",
+            statements: [
+                // Expires the active jobs past their window (all areas when p_area is NULL), each with its audit entry.
+                """
+                CREATE FUNCTION door_expire_due(p_service text, p_area text) RETURNS SETOF uuid
+                LANGUAGE sql AS $$
+                    WITH expired AS (
+                        UPDATE door_jobs SET status = 'expired', result_code = 'TIMEOUT', result_message = 'Confirm timeout'
+                        WHERE status IN ('pending', 'dispatched') AND expires_at <= now() AND (p_area IS NULL OR area = p_area)
+                        RETURNING id, area, member, device_id
+                    ), audited AS (
+                        INSERT INTO audit_log (service, actor, type, subject, detail)
+                        SELECT p_service, p_service, 'door.job_expired', 'door-job:' || id,
+                               jsonb_build_object('member', member, 'area', area, 'job', id, 'device', device_id, 'outcome', 'expired')
+                        FROM expired
+                    )
+                    SELECT id FROM expired
+                $$
+                """,
+                // An open decided and committed in one round trip. Each statement inside sees what committed before
+                // it, so the checks after the advisory locks see every job another replica made under them.
+                // outcome: created, repeated, idempotency_conflict, or the refusal's DoorError code.
+                """
+                CREATE FUNCTION door_open(
+                    p_member text, p_area text, p_idempotency_key text, p_is_admin boolean, p_online_devices text[],
+                    p_rate_limit integer, p_rate_window_s integer, p_member_area_lock_s integer, p_poll_presence_s integer,
+                    p_job_id uuid, p_nonce text, p_pulse_ms integer, p_window_s integer, p_service text
+                ) RETURNS TABLE (
+                    outcome text, retry_after_s integer, job_id uuid, job_area text, job_status text, device_id text,
+                    over_mqtt boolean, secret_sealed bytea, previous_secret_sealed bytea, job_expires_at timestamptz,
+                    expires_in_ms integer
+                ) LANGUAGE plpgsql
+                -- Its statements are simple index lookups: plan them once per connection, not on every call.
+                SET plan_cache_mode = force_generic_plan
+                AS $$
+                #variable_conflict use_column
+                DECLARE
+                    earlier record;
+                    picked record;
+                    refusal text;
+                    retry integer;
+                    lock_retry integer;
+                    active_retry integer;
+                    expiry timestamptz;
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(hashtext('door-member:' || p_member)),
+                            pg_advisory_xact_lock(hashtext('door-area:' || p_area));
+                    IF p_idempotency_key IS NOT NULL THEN
+                        SELECT j.id, j.area, j.status, j.expires_at INTO earlier
+                        FROM door_jobs j WHERE j.member = p_member AND j.idempotency_key = p_idempotency_key;
+                        IF FOUND THEN
+                            RETURN QUERY SELECT
+                                CASE WHEN earlier.area = p_area THEN 'repeated' ELSE 'idempotency_conflict' END,
+                                NULL::integer, earlier.id, earlier.area, earlier.status, NULL::text, NULL::boolean,
+                                NULL::bytea, NULL::bytea, earlier.expires_at,
+                                greatest(0, (extract(epoch FROM earlier.expires_at - clock_timestamp()) * 1000)::int);
+                            RETURN;
+                        END IF;
+                    END IF;
+
+                    IF NOT EXISTS (SELECT 1 FROM areas a WHERE a.name = p_area) THEN
+                        refusal := 'unknown_area';
+                    ELSIF NOT p_is_admin AND NOT EXISTS (SELECT 1 FROM member_areas m WHERE m.username = p_member AND m.area = p_area) THEN
+                        refusal := 'area_forbidden';
+                    ELSE
+                        SELECT CASE WHEN count(*) >= p_rate_limit
+                            THEN ceil(extract(epoch FROM min(recent.created_at) + make_interval(secs => p_rate_window_s) - now()))::int END
+                        INTO retry
+                        FROM (SELECT j.created_at FROM door_jobs j
+                              WHERE j.member = p_member AND j.created_at > now() - make_interval(secs => p_rate_window_s)
+                              ORDER BY j.created_at DESC LIMIT p_rate_limit) recent;
+                        IF retry IS NOT NULL THEN
+                            refusal := 'rate_limited';
+                        ELSE
+                            SELECT ceil(extract(epoch FROM max(j.created_at) + make_interval(secs => p_member_area_lock_s) - now()))::int
+                            INTO lock_retry
+                            FROM door_jobs j WHERE j.member = p_member AND j.area = p_area
+                                AND j.created_at > now() - make_interval(secs => p_member_area_lock_s);
+                            SELECT ceil(extract(epoch FROM j.expires_at - now()))::int INTO active_retry
+                            FROM door_jobs j WHERE j.area = p_area AND j.status IN ('pending', 'dispatched') AND j.expires_at > now();
+                            retry := greatest(lock_retry, active_retry);
+                            IF retry IS NOT NULL THEN
+                                refusal := 'door_in_use';
+                            END IF;
+                        END IF;
+                    END IF;
+
+                    IF refusal IS NULL THEN
+                        -- Online over MQTT first (by id), else a device that polled recently.
+                        SELECT d.id, d.id = ANY(p_online_devices) AS online, d.secret_sealed,
+                               CASE WHEN d.previous_valid_until > now() THEN d.previous_secret_sealed END AS previous
+                        INTO picked
+                        FROM devices d JOIN device_areas da ON da.device_id = d.id
+                        WHERE da.area = p_area
+                            AND (d.id = ANY(p_online_devices) OR d.last_poll_at > now() - make_interval(secs => p_poll_presence_s))
+                        ORDER BY d.id = ANY(p_online_devices) DESC, d.id
+                        LIMIT 1;
+                        IF NOT FOUND THEN
+                            refusal := 'door_offline';
+                        END IF;
+                    END IF;
+
+                    IF refusal IS NOT NULL THEN
+                        INSERT INTO audit_log (service, actor, type, subject, detail)
+                        VALUES (p_service, p_member, 'door.open_refused', 'area:' || p_area,
+                                jsonb_build_object('member', p_member, 'area', p_area, 'outcome', refusal));
+                        RETURN QUERY SELECT refusal, retry, NULL::uuid, p_area, NULL::text, NULL::text, NULL::boolean,
+                            NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::integer;
+                        RETURN;
+                    END IF;
+
+                    -- A job past its window that the timer has not reached yet must not block the area.
+                    IF EXISTS (SELECT 1 FROM door_jobs j WHERE j.area = p_area AND j.status IN ('pending', 'dispatched') AND j.expires_at <= now()) THEN
+                        PERFORM door_expire_due(p_service, p_area);
+                    END IF;
+                    INSERT INTO door_jobs (id, area, member, device_id, nonce, pulse_ms, status, idempotency_key, created_at, expires_at)
+                    VALUES (p_job_id, p_area, p_member, picked.id, p_nonce, p_pulse_ms, 'pending', p_idempotency_key, now(),
+                            date_trunc('second', now() + make_interval(secs => p_window_s)))
+                    RETURNING expires_at INTO expiry;
+                    INSERT INTO audit_log (service, actor, type, subject, detail)
+                    VALUES (p_service, p_member, 'door.job_created', 'door-job:' || p_job_id,
+                            jsonb_build_object('member', p_member, 'area', p_area, 'job', p_job_id, 'device', picked.id, 'outcome', 'pending'));
+                    RETURN QUERY SELECT 'created'::text, NULL::integer, p_job_id, p_area, 'pending'::text, picked.id::text, picked.online,
+                        picked.secret_sealed, picked.previous, expiry,
+                        greatest(0, (extract(epoch FROM expiry - clock_timestamp()) * 1000)::int);
+                END
+                $$
+                """,
+            ]
+        ),
     ]
 }

@@ -8,7 +8,7 @@ public enum DoorSignature {
     /// Lower-case hex HMAC-SHA256 of `text` under `secret`.
     public static func sign(_ text: String, secret: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Data(text.utf8), using: SymmetricKey(data: Data(secret.utf8)))
-        return code.map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(code)
     }
 
     /// Whether `signature` is the HMAC of `text` under any of `secrets` (current and, during rotation, previous).
@@ -25,7 +25,7 @@ public enum DoorSignature {
 
     /// Lower-case hex SHA-256 of a secret: what the gateway forwards instead of the secret itself.
     public static func digest(ofSecret secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(secret.utf8)))
     }
 
     static func bytes(ofHex hex: String) -> Data? {

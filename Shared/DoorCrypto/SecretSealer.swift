@@ -33,7 +33,7 @@ public struct SecretSealer: Sendable, CustomStringConvertible {
 
     /// A new device secret: 32 random bytes as 64 hex digits.
     public static func newDeviceSecret() -> String {
-        SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }.map { String(format: "%02x", $0) }.joined()
+        SymmetricKey(size: .bits256).withUnsafeBytes { Hex.encode($0) }
     }
 
     /// A new sealing key for `LEITSTAND_SECRET_KEY`, as 64 hex digits.

@@ -20,6 +20,30 @@ public struct DeviceSecrets: Sendable, Equatable {
     }
 }
 
+/// A device's secrets opened, with the sealed bytes they came from. A statement can check against the sealed bytes
+/// that a secret is still the device's (no rotation since, grace not over) in the same round trip that uses it.
+public struct DeviceKeyring: Sendable {
+    public var secrets: DeviceSecrets
+    let sealedCurrent: Data
+    let sealedPrevious: Data?
+
+    /// Which secret signed a message: both are always checked, so the time taken does not tell which one matched.
+    public func proof(of message: some DoorSignedMessage) -> SecretProof? {
+        let byCurrent = message.hasValidSignature(secrets: [secrets.current])
+        let byPrevious = secrets.previous.map { message.hasValidSignature(secrets: [$0]) } ?? false
+        if byCurrent { return SecretProof(sealed: sealedCurrent, isPrevious: false) }
+        if byPrevious, let sealedPrevious { return SecretProof(sealed: sealedPrevious, isPrevious: true) }
+        return nil
+    }
+}
+
+/// The secret a signature verified under, as stored: the statement that records the message requires it to be the
+/// device's current secret, or its previous one within the grace period.
+public struct SecretProof: Sendable {
+    let sealed: Data
+    let isPrevious: Bool
+}
+
 /// A device as `leitstand device …` and the scheduler see it.
 public struct DeviceRecord: Sendable, Equatable {
     public var id: String
@@ -74,15 +98,13 @@ public struct DeviceRegistry: Sendable {
 
     /// The device's valid secrets now, or nil for an unknown device.
     public func secrets(of id: String) async throws -> DeviceSecrets? {
-        let rows = try await client.query(
-            """
-            SELECT secret_sealed, CASE WHEN previous_valid_until > now() THEN previous_secret_sealed END
-            FROM devices WHERE id = \(id)
-            """,
-            logger: logger
-        )
-        for try await (current, previous) in rows.decode((Data, Data?).self) {
-            return try open(id: id, current: current, previous: previous)
+        try await keyring(of: id)?.secrets
+    }
+
+    /// The device's valid secrets now with their sealed form, or nil for an unknown device.
+    public func keyring(of id: String) async throws -> DeviceKeyring? {
+        for try await (current, previous) in try await client.execute(DoorStatements.Secrets(deviceID: id), logger: logger) {
+            return DeviceKeyring(secrets: try open(id: id, current: current, previous: previous), sealedCurrent: current, sealedPrevious: previous)
         }
         return nil
     }

@@ -55,152 +55,66 @@ public struct DoorJobLedger: Sendable {
 
     // MARK: open
 
-    /// Decides an open and, when it is allowed, commits the job. `onlineDevices` are the devices whose retained
-    /// status says online right now.
+    /// Decides an open and, when it is allowed, commits the job (one round trip: `door_open`, migration 4).
+    /// `onlineDevices` are the devices whose retained status says online right now.
     public func open(_ request: DoorRPC.OpenRequest, onlineDevices: Set<String>) async throws -> OpenOutcome {
-        let policy = self.policy
-        return try await client.withTransaction(logger: logger) { connection in
-            try await connection.query(
-                """
-                SELECT pg_advisory_xact_lock(hashtext('door-member:' || \(request.member))),
-                       pg_advisory_xact_lock(hashtext('door-area:' || \(request.area)))
-                """,
-                logger: logger
-            )
-            if let key = request.idempotencyKey {
-                let rows = try await connection.query(
-                    """
-                    SELECT id, area, status, greatest(0, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int)
-                    FROM door_jobs WHERE member = \(request.member) AND idempotency_key = \(key)
-                    """,
-                    logger: logger
-                )
-                for try await (id, area, status, expiresInMs) in rows.decode((UUID, String, String, Int).self) {
-                    guard area == request.area else {
-                        return .refused(ErrorBody(DoorError.idempotencyConflict.rawValue, message: "this Idempotency-Key was used for area \(area)"))
-                    }
-                    let accepted = DoorRPC.OpenAccepted(jobId: id.uuidString.lowercased(), status: DoorJobStatus(rawValue: status) ?? .pending, area: area, expiresInMs: expiresInMs)
-                    return .repeated(accepted)
-                }
-            }
-            let checks = try await connection.query(
-                """
-                SELECT
-                    EXISTS (SELECT 1 FROM areas WHERE name = \(request.area)),
-                    EXISTS (SELECT 1 FROM member_areas WHERE username = \(request.member) AND area = \(request.area)),
-                    (SELECT CASE WHEN count(*) >= \(policy.rateLimit)
-                        THEN ceil(extract(epoch FROM min(created_at) + make_interval(secs => \(policy.rateWindowSeconds)) - now()))::int END
-                     FROM (SELECT created_at FROM door_jobs WHERE member = \(request.member)
-                           AND created_at > now() - make_interval(secs => \(policy.rateWindowSeconds))
-                           ORDER BY created_at DESC LIMIT \(policy.rateLimit)) recent),
-                    (SELECT ceil(extract(epoch FROM max(created_at) + make_interval(secs => \(policy.memberAreaLockSeconds)) - now()))::int
-                     FROM door_jobs WHERE member = \(request.member) AND area = \(request.area)
-                     AND created_at > now() - make_interval(secs => \(policy.memberAreaLockSeconds))),
-                    (SELECT ceil(extract(epoch FROM expires_at - now()))::int FROM door_jobs
-                     WHERE area = \(request.area) AND status IN ('pending', 'dispatched') AND expires_at > now()),
-                    EXISTS (SELECT 1 FROM door_jobs WHERE area = \(request.area) AND status IN ('pending', 'dispatched') AND expires_at <= now())
-                """,
-                logger: logger
-            )
-            var decided: ErrorBody?
-            var overdue = false
-            for try await (areaExists, allowed, rateRetry, lockRetry, activeRetry, activeOverdue) in checks.decode((Bool, Bool, Int?, Int?, Int?, Bool).self) {
-                overdue = activeOverdue
-                if !areaExists {
-                    decided = ErrorBody(DoorError.unknownArea.rawValue, message: "no area is called \(request.area)")
-                } else if !allowed && !request.isAdmin {
-                    decided = ErrorBody(DoorError.areaForbidden.rawValue, message: "you may not open \(request.area)")
-                } else if let rateRetry {
-                    decided = ErrorBody(DoorError.rateLimited.rawValue, message: "too many opens; wait", retryAfterSeconds: max(rateRetry, 1))
-                } else if let retry = [activeRetry, lockRetry].compactMap({ $0 }).max() {
-                    decided = ErrorBody(DoorError.doorInUse.rawValue, message: "the door is in use; wait", retryAfterSeconds: max(retry, 1))
-                }
-            }
-            if let decided {
-                try await audit(on: connection, actor: request.member, type: "door.open_refused", subject: "area:\(request.area)", detail: AuditDetail(member: request.member, area: request.area, outcome: decided.error))
-                return .refused(decided)
-            }
-            guard let device = try await pickDevice(on: connection, area: request.area, onlineDevices: onlineDevices) else {
-                try await audit(on: connection, actor: request.member, type: "door.open_refused", subject: "area:\(request.area)", detail: AuditDetail(member: request.member, area: request.area, outcome: DoorError.doorOffline.rawValue))
-                return .refused(ErrorBody(DoorError.doorOffline.rawValue, message: "no device of \(request.area) is online"))
-            }
-            // A job past its window that the timer has not reached yet must not block the area.
-            if overdue { try await expire(on: connection, area: request.area) }
-            let id = UUID()
-            let jobID = id.uuidString.lowercased()
-            let nonce = SecretSealer.newDeviceSecret().prefix(32)
-            let detail = String(decoding: try JSONEncoder().encode(AuditDetail(member: request.member, area: request.area, job: jobID, device: device.id, outcome: "pending")), as: UTF8.self)
-            // The job and its audit entry in one statement: one round trip on the path every open takes.
-            let rows = try await connection.query(
-                """
-                WITH job AS (
-                    INSERT INTO door_jobs (id, area, member, device_id, nonce, pulse_ms, status, idempotency_key, created_at, expires_at)
-                    VALUES (\(id), \(request.area), \(request.member), \(device.id), \(String(nonce)), \(policy.pulseMs), 'pending',
-                            \(request.idempotencyKey), now(), date_trunc('second', now() + make_interval(secs => \(policy.confirmWindowSeconds))))
-                    RETURNING expires_at
-                ), audited AS (
-                    INSERT INTO audit_log (service, actor, type, subject, detail)
-                    SELECT \(service), \(request.member), 'door.job_created', \("door-job:\(jobID)"), \(detail)::jsonb FROM job
-                )
-                SELECT expires_at, greatest(0, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int) FROM job
-                """,
-                logger: logger
-            )
-            var created: (Date, Int)?
-            for try await row in rows.decode((Date, Int).self) { created = row }
-            guard let (expiresAt, expiresInMs) = created else { throw DatabaseError.noRowReturned("INSERT INTO door_jobs") }
-            let unsigned = DoorJob(jobId: jobID, area: request.area, deviceId: device.id, nonce: String(nonce), pulseMs: policy.pulseMs, expiresAt: expiresAt)
-            var job = unsigned.signed(with: device.secrets.current)
-            if let previous = device.secrets.previous { job.previousSig = unsigned.signed(with: previous).sig }
-            let accepted = DoorRPC.OpenAccepted(jobId: jobID, status: .pending, area: request.area, expiresInMs: expiresInMs)
-            return .created(accepted, Dispatch(job: job, overMQTT: device.overMQTT))
-        }
-    }
-
-    private struct PickedDevice {
-        var id: String
-        var overMQTT: Bool
-        var secrets: DeviceSecrets
-    }
-
-    /// The area's device that is online over MQTT (first by id), else one that polled recently.
-    private func pickDevice(on connection: PostgresConnection, area: String, onlineDevices: Set<String>) async throws -> PickedDevice? {
-        let rows = try await connection.query(
-            """
-            SELECT d.id, d.secret_sealed, CASE WHEN d.previous_valid_until > now() THEN d.previous_secret_sealed END,
-                   coalesce(d.last_poll_at > now() - make_interval(secs => \(policy.pollPresenceSeconds)), false)
-            FROM devices d JOIN device_areas a ON a.device_id = d.id WHERE a.area = \(area) ORDER BY d.id
-            """,
-            logger: logger
-        )
         guard let devices else { preconditionFailure("a ledger made without devices cannot open doors") }
-        var polling: PickedDevice?
-        for try await (id, current, previous, polledRecently) in rows.decode((String, Data, Data?, Bool).self) {
-            if onlineDevices.contains(id) {
-                return PickedDevice(id: id, overMQTT: true, secrets: try devices.open(id: id, current: current, previous: previous))
+        let id = UUID()
+        let nonce = String(SecretSealer.newDeviceSecret().prefix(32))
+        let statement = DoorStatements.Open(
+            member: request.member, area: request.area, idempotencyKey: request.idempotencyKey, isAdmin: request.isAdmin,
+            onlineDevices: Array(onlineDevices), policy: policy, jobID: id, nonce: nonce, service: service
+        )
+        var decided: DoorStatements.Open.Row?
+        for try await row in try await client.execute(statement, logger: logger) { decided = row }
+        guard let row = decided else { throw DatabaseError.noRowReturned("door_open") }
+        switch row.outcome {
+        case "created":
+            guard let deviceID = row.deviceID, let current = row.secret, let expiresAt = row.expiresAt else {
+                throw DatabaseError.noRowReturned("door_open: created without device")
             }
-            if polledRecently && polling == nil {
-                polling = PickedDevice(id: id, overMQTT: false, secrets: try devices.open(id: id, current: current, previous: previous))
-            }
+            let secrets = try devices.open(id: deviceID, current: current, previous: row.previousSecret)
+            let jobID = id.uuidString.lowercased()
+            let unsigned = DoorJob(jobId: jobID, area: request.area, deviceId: deviceID, nonce: nonce, pulseMs: policy.pulseMs, expiresAt: expiresAt)
+            var job = unsigned.signed(with: secrets.current)
+            if let previous = secrets.previous { job.previousSig = unsigned.signed(with: previous).sig }
+            let accepted = DoorRPC.OpenAccepted(jobId: jobID, status: .pending, area: request.area, expiresInMs: row.expiresInMs ?? 0)
+            return .created(accepted, Dispatch(job: job, overMQTT: row.overMQTT ?? false))
+        case "repeated":
+            guard let earlier = row.jobID, let area = row.area else { throw DatabaseError.noRowReturned("door_open: repeated without job") }
+            let status = row.status.flatMap(DoorJobStatus.init(rawValue:)) ?? .pending
+            return .repeated(DoorRPC.OpenAccepted(jobId: earlier.uuidString.lowercased(), status: status, area: area, expiresInMs: row.expiresInMs ?? 0))
+        default:
+            return .refused(Self.refusal(row.outcome, area: row.area ?? request.area, retryAfter: row.retryAfterSeconds))
         }
-        return polling
     }
 
-    /// Records that a job went out over MQTT (one statement: the change and its audit entry commit together).
-    public func markDispatched(_ job: DoorJob) async throws {
-        try await client.query(
-            """
-            WITH dispatched AS (
-                UPDATE door_jobs SET status = 'dispatched', dispatched_at = now()
-                WHERE id = \(UUID(uuidString: job.jobId)) AND status = 'pending' RETURNING member
-            )
-            INSERT INTO audit_log (service, actor, type, subject, detail)
-            SELECT \(service), \(service), 'door.job_dispatched', \("door-job:\(job.jobId)"),
-                   jsonb_build_object('member', member, 'area', \(job.area), 'job', \(job.jobId), 'device', \(job.deviceId), 'outcome', 'dispatched')
-            FROM dispatched
-            """,
-            logger: logger
-        )
+    /// The answer a member gets for a refused open.
+    static func refusal(_ code: String, area: String, retryAfter: Int?) -> ErrorBody {
+        switch DoorError(rawValue: code) {
+        case .idempotencyConflict:
+            ErrorBody(code, message: "this Idempotency-Key was used for area \(area)")
+        case .unknownArea:
+            ErrorBody(code, message: "no area is called \(area)")
+        case .areaForbidden:
+            ErrorBody(code, message: "you may not open \(area)")
+        case .rateLimited:
+            ErrorBody(code, message: "too many opens; wait", retryAfterSeconds: max(retryAfter ?? 1, 1))
+        case .doorInUse:
+            ErrorBody(code, message: "the door is in use; wait", retryAfterSeconds: max(retryAfter ?? 1, 1))
+        case .doorOffline:
+            ErrorBody(code, message: "no device of \(area) is online")
+        default:
+            ErrorBody(code, message: "the open was refused")
+        }
+    }
+
+    /// Records that jobs went out over MQTT, as one statement for the whole batch (each change commits with its
+    /// audit entry). Only `pending` jobs move, so a confirm that overtook its job is not undone.
+    public func markDispatched(_ jobs: [DoorJob]) async throws {
+        let ids = jobs.compactMap { UUID(uuidString: $0.jobId) }
+        guard !ids.isEmpty else { return }
+        for try await _ in try await client.execute(DoorStatements.Dispatched(jobIDs: ids, service: service), logger: logger) {}
     }
 
     // MARK: expiry
@@ -208,27 +122,12 @@ public struct DoorJobLedger: Sendable {
     /// Expires every active job past its window (all areas, or one); returns their ids.
     @discardableResult
     public func expireDue() async throws -> [String] {
-        try await client.withTransaction(logger: logger) { connection in try await expire(on: connection, area: nil) }
+        try await client.withConnection { connection in try await expire(on: connection, area: nil) }
     }
 
     @discardableResult
     private func expire(on connection: PostgresConnection, area: String?) async throws -> [String] {
-        let rows = try await connection.query(
-            """
-            WITH expired AS (
-                UPDATE door_jobs SET status = 'expired', result_code = 'TIMEOUT', result_message = 'Confirm timeout'
-                WHERE status IN ('pending', 'dispatched') AND expires_at <= now() AND (\(area)::text IS NULL OR area = \(area))
-                RETURNING id, area, member, device_id
-            ), audited AS (
-                INSERT INTO audit_log (service, actor, type, subject, detail)
-                SELECT \(service), \(service), 'door.job_expired', 'door-job:' || id,
-                       jsonb_build_object('member', member, 'area', area, 'job', id, 'device', device_id, 'outcome', 'expired')
-                FROM expired
-            )
-            SELECT id FROM expired
-            """,
-            logger: logger
-        )
+        let rows = try await connection.query("SELECT door_expire_due(\(service), \(area))", logger: logger)
         var ids: [String] = []
         for try await id in rows.decode(UUID.self) { ids.append(id.uuidString.lowercased()) }
         if !ids.isEmpty { logger.info("door jobs expired", metadata: ["job.ids": "\(ids)"]) }
@@ -244,33 +143,31 @@ public struct DoorJobLedger: Sendable {
 
     // MARK: confirm
 
+    /// A device's confirm verified under a secret the caller already held: recorded in one statement if it is the
+    /// usual case (an active job of this device with this nonce, within its window) and the secret is still valid.
+    /// false: anything else, which `confirm` decides after a fresh look at the device's secrets.
+    public func confirmUsual(jobID: String, deviceID: String, nonce: String, result: DoorConfirm.Result, code: String?, message: String?, via channel: String, proof: SecretProof) async throws -> Bool {
+        guard let id = UUID(uuidString: jobID) else { return false }
+        return try await recordUsual(id: id, deviceID: deviceID, nonce: nonce, result: result, code: code, message: message, channel: channel, proof: proof)
+    }
+
+    private func recordUsual(id: UUID, deviceID: String, nonce: String, result: DoorConfirm.Result, code: String?, message: String?, channel: String, proof: SecretProof?) async throws -> Bool {
+        let statement = DoorStatements.Confirm(
+            jobID: id, deviceID: deviceID, nonce: nonce, result: result.rawValue, code: code ?? (result == .executed ? "OK" : "FAILED"),
+            message: message ?? "", service: service, channel: channel, proof: proof
+        )
+        var recorded = false
+        for try await _ in try await client.execute(statement, logger: logger) { recorded = true }
+        return recorded
+    }
+
     /// A device's confirm (over MQTT, already authenticated by its signature, or over HTTP by its secret).
     public func confirm(jobID: String, deviceID: String, nonce: String, result: DoorConfirm.Result, code: String?, message: String?, via channel: String) async throws -> ConfirmOutcome {
         guard let id = UUID(uuidString: jobID) else {
             return .refused(ErrorBody(DoorError.unknownJob.rawValue, message: "no job \(jobID)"))
         }
         let resultCode = code ?? (result == .executed ? "OK" : "FAILED")
-        // The usual case in one statement: an active job of this device with this nonce, within its window.
-        let recorded = try await client.query(
-            """
-            WITH done AS (
-                UPDATE door_jobs SET status = \(result.rawValue), result_code = \(resultCode), result_message = \(message ?? ""),
-                    executed_at = now(), dispatched_at = coalesce(dispatched_at, now())
-                WHERE id = \(id) AND device_id = \(deviceID) AND nonce = \(nonce)
-                    AND status IN ('pending', 'dispatched') AND expires_at > now()
-                RETURNING area, member
-            ), audited AS (
-                INSERT INTO audit_log (service, actor, type, subject, detail)
-                SELECT \(service), \("device:\(deviceID)"), \("door.job_\(result.rawValue)"), \("door-job:\(jobID)"),
-                       jsonb_build_object('member', member, 'area', area, 'job', \(jobID), 'device', \(deviceID),
-                                          'outcome', \(result.rawValue), 'channel', \(channel), 'code', \(resultCode))
-                FROM done
-            )
-            SELECT count(*)::int FROM done
-            """,
-            logger: logger
-        )
-        for try await count in recorded.decode(Int.self) where count == 1 {
+        if try await recordUsual(id: id, deviceID: deviceID, nonce: nonce, result: result, code: code, message: message, channel: channel, proof: nil) {
             return .recorded(result == .executed ? .executed : .failed)
         }
         // Anything else (a repeat, a mismatch, too late, unknown) is sorted out under the row lock.

@@ -22,20 +22,32 @@ struct SchedulerLink: Sendable {
             logger.warning("door scheduler did not answer", metadata: ["rpc.method": "\(method.rawValue)", "error": "\(error)"])
             return DoorError.schedulerUnavailable.response("the door scheduler is not reachable; try again", retryAfter: 2)
         }
-        guard
-            let envelope = try? JSONSerialization.jsonObject(with: reply.payload) as? [String: Any],
-            let status = envelope["status"] as? Int,
-            let body = envelope["body"],
-            let bodyData = try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])
-        else {
+        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: reply.payload), let body = Self.body(of: reply.payload) else {
             logger.error("door scheduler sent a malformed reply", metadata: ["rpc.method": "\(method.rawValue)"])
             return DoorError.schedulerUnavailable.response("the door scheduler sent a malformed reply", retryAfter: 2)
         }
         var headers: HTTPFields = [.contentType: "application/json"]
-        if let retryAfter = (body as? [String: Any])?["retryAfterSeconds"] as? Int { headers[.retryAfter] = String(retryAfter) }
-        return Response(status: .init(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bodyData)))
+        if let retryAfter = envelope.body.retryAfterSeconds { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: .init(code: envelope.status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
+    /// What the gateway reads of a reply; the body itself goes on as it came.
+    private struct Envelope: Decodable {
+        struct Hints: Decodable {
+            var retryAfterSeconds: Int?
+        }
+        var status: Int
+        var body: Hints
+    }
+
+    /// The body's bytes in a reply. ContractCoding sorts keys, so a reply is `{"body":…,"status":N}`; a quote
+    /// inside a JSON string is escaped, so the last `,"status":` is the envelope's own. Passing the bytes on
+    /// spares a parse and re-serialisation per request (that was a seventh of the gateway's CPU).
+    static func body(of payload: Data) -> Data? {
+        let opening = Data(#"{"body":"#.utf8)
+        guard payload.starts(with: opening), let status = payload.range(of: Data(#","status":"#.utf8), options: .backwards) else { return nil }
+        return payload[(payload.startIndex + opening.count)..<status.lowerBound]
+    }
 }
 
 extension DoorError {
