@@ -198,6 +198,49 @@ struct DoorDeviceTests {
         }
     }
 
+    @Test("a confirm signed with a secret revoked since the scheduler last used it is refused; the new secret's is recorded")
+    func confirmWithRevokedSecret() async throws {
+        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "8"]) { stack in
+            try await stack.addMember("ida", areas: ["v"])
+            let device = try await stack.addDevice("pi-v", areas: ["v"])
+            let token = try await stack.token("ida")
+            let publisher = try await stack.broker.connectedClient()
+            let scheduler = try #require(stack.scheduler)
+            // The benchmark of a device: present through the HTTP poll, confirming over MQTT as a device would.
+            func openAndPoll(secret: String) async throws -> (id: String, nonce: String) {
+                _ = try await stack.request("GET", "/api/device/poll/pi-v", headers: ["X-Device-Secret": secret])
+                let opened = try await stack.open("v", token: token)
+                #expect(opened.status == 202, "\(opened.text)")
+                let id = try #require(try opened.json()["jobId"] as? String)
+                let polled = try await stack.request("GET", "/api/device/poll/pi-v", headers: ["X-Device-Secret": secret])
+                let nonce = try #require((try polled.json()["jobs"] as? [[String: Any]])?.first?["nonce"] as? String)
+                return (id, nonce)
+            }
+            func confirm(_ job: (id: String, nonce: String), signedWith secret: String) async throws {
+                let confirm = DoorConfirm(jobId: job.id, deviceId: "pi-v", nonce: job.nonce, result: .executed, code: "OK", message: "pulsed", pulsedAt: Date())
+                try await publisher.publish(Topic.doorConfirm(area: "v"), payload: try ContractCoding.encode(confirm.signed(with: secret)))
+            }
+
+            // The scheduler reads the device's secret with its first confirm and keeps it.
+            let first = try await openAndPoll(secret: device.secret)
+            try await confirm(first, signedWith: device.secret)
+            try await stack.waitForJob(first.id, token: token, status: "executed")
+
+            let rotated = try await stack.cli(["device", "rotate-secret", "pi-v", "--grace", "0s"])
+            let newSecret = try #require(rotated.split(separator: "\n").first { $0.hasPrefix("LEITSTAND_DEVICE_SECRET=") }.map { String($0.dropFirst(24)) })
+            let second = try await openAndPoll(secret: newSecret)
+            try await confirm(second, signedWith: device.secret)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await DoorStack.metric("leitstand_door_confirms_refused_total{reason=\"bad_signature\"}", of: scheduler) < 1 {
+                guard ContinuousClock.now < deadline else { Issue.record("the revoked secret's confirm was not refused"); return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await stack.job(second.id, token: token)["status"] as? String == "dispatched")
+            try await confirm(second, signedWith: newSecret)
+            try await stack.waitForJob(second.id, token: token, status: "executed")
+        }
+    }
+
     @Test("the HTTP poll/confirm fallback end to end, with 403 device_forbidden/nonce_mismatch/device_mismatch, 409 and 410")
     func httpFallback() async throws {
         try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0", "LEITSTAND_CONFIRM_WINDOW_S": "8"]) { stack in
