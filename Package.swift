@@ -101,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "door-benchmark",
             dependencies: [
-                "MQTT", "Contracts", "Database", "DoorCrypto", "DoorStore", argumentParser, log, postgres,
+                "MQTT", "Contracts", "Database", "DoorCrypto", "DoorStore", "ServiceKit", argumentParser, log, postgres,
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Benchmarks/door-benchmark",

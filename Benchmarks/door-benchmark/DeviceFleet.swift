@@ -4,6 +4,7 @@ import DoorStore
 import Foundation
 import Logging
 import MQTT
+import ServiceKit
 import Synchronization
 
 /// One real pi-door-client process per area, each with its own broker user (dynamic security), simulated relay
@@ -18,7 +19,7 @@ final class DeviceFleet: Sendable {
     }
 
     static func start(
-        areas: [String], registry: DeviceRegistry, admin: MQTTClient, brokerURL: MQTTConfiguration, firstPort: Int, logger: Logger
+        areas: [String], registry: DeviceRegistry, admin: MQTTClient, brokerURL: MQTTConfiguration, logger: Logger
     ) async throws -> DeviceFleet {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("door-benchmark-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -36,17 +37,11 @@ final class DeviceFleet: Sendable {
         }
         defer { watcher.cancel() }
 
-        if let busy = (firstPort..<firstPort + areas.count).first(where: { !Self.isFree(port: $0) }) {
-            throw BenchmarkError("port \(busy) is in use (devices left over from an interrupted run?); choose --first-device-port")
-        }
         var processes: [Process] = []
-        for (index, area) in areas.enumerated() {
+        for area in areas {
             let secret = try await registry.add(id: area, areas: [area])
             let password = SecretSealer.newDeviceSecret()
-            let commands = DynamicSecurity.deviceCommands(
-                deviceID: area, password: password, areas: [area], jobs: Topic.doorJobs(area:), confirm: Topic.doorConfirm(area:),
-                status: Topic.deviceStatus(area), commands: Topic.deviceRestart(area)
-            )
+            let commands = DynamicSecurity.doorDevice(area, password: password, areas: [area])
             try await DynamicSecurity(client: admin).run(commands, tolerating: DynamicSecurity.notFound)
             let state = directory.appendingPathComponent(area)
             try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
@@ -56,7 +51,8 @@ final class DeviceFleet: Sendable {
                 "PATH": "/usr/bin:/bin",
                 "LEITSTAND_MQTT_URL": "mqtt://\(area):\(password)@\(brokerURL.host):\(brokerURL.port)",
                 "LEITSTAND_HTTP_HOST": "127.0.0.1",
-                "LEITSTAND_HTTP_PORT": "\(firstPort + index)",
+                // Any free port: the benchmark never asks a device's /health, and no run can collide with another.
+                "LEITSTAND_HTTP_PORT": "0",
                 "LEITSTAND_DEVICE_ID": area,
                 "LEITSTAND_DEVICE_SECRET": secret,
                 "LEITSTAND_AREAS": area,
@@ -99,19 +95,6 @@ final class DeviceFleet: Sendable {
             }
         }
         return pulses
-    }
-
-    static func isFree(port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
     }
 
     func stop() {

@@ -27,7 +27,6 @@ struct DoorBenchmark: AsyncParsableCommand {
     @Option(help: "Accepted opens to measure through the HTTP poll fallback (0: skip).") var pollOpens = 1_000
     @Option(help: "Poll interval of the simulated HTTP devices.") var pollIntervalMs = 1_000
     @Option(help: "The gateway.") var gateway = "http://127.0.0.1:\(ProcessInfo.processInfo.environment["LEITSTAND_DEV_HTTP_PORT"] ?? "18080")"
-    @Option(help: "First HTTP port for the device processes' /health.") var firstDevicePort = 19_100
 
     func run() async throws {
         var logger = Logger(label: "door-benchmark")
@@ -62,7 +61,7 @@ struct DoorBenchmark: AsyncParsableCommand {
         }
         let registry = DeviceRegistry(client: database, sealer: sealer, logger: logger)
         let fleet = try await DeviceFleet.start(
-            areas: mqttAreas, registry: registry, admin: admin, brokerURL: adminConfiguration, firstPort: firstDevicePort, logger: logger
+            areas: mqttAreas, registry: registry, admin: admin, brokerURL: adminConfiguration, logger: logger
         )
         defer { fleet.stop() }
         // Ctrl-C or SIGTERM must not leave a hundred device processes behind.

@@ -51,7 +51,7 @@ struct ConfirmConsumer: Service {
                    jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
                    code: confirm.code, message: confirm.message, via: "mqtt", proof: proof
                ) {
-                recorded(confirm, status: confirm.result == .executed ? .executed : .failed)
+                recorded(confirm, status: confirm.result.jobStatus)
                 return
             }
             // Anything else (first confirm of a device, a rotation, a repeat, too late) with the secrets as they are now.

@@ -33,13 +33,13 @@ struct DoorRequestService: Service {
             case .job: return try await job(try ContractCoding.decode(DoorRPC.JobRequest.self, from: request.payload))
             case .poll: return try await poll(try ContractCoding.decode(DoorRPC.PollRequest.self, from: request.payload))
             case .confirm: return try await confirm(try ContractCoding.decode(DoorRPC.ConfirmRequest.self, from: request.payload))
-            case nil: return Self.reply(404, ErrorBody("unknown_method", message: "no method \(request.topic)"))
+            case nil: return Self.reply(.invalidRequest, "no door method \(request.topic)")
             }
         } catch is DecodingError {
-            return Self.reply(400, ErrorBody(DoorError.invalidRequest.rawValue, message: "the request is not valid JSON for \(request.topic)"))
+            return Self.reply(.invalidRequest, "the request is not valid JSON for \(request.topic)")
         } catch {
             logger.error("door request failed", metadata: ["mqtt.topic": "\(request.topic)", "error": "\(error)"])
-            return Self.reply(503, ErrorBody(DoorError.schedulerUnavailable.rawValue, message: "the door scheduler could not complete the request"))
+            return Self.reply(.schedulerUnavailable, "the door scheduler could not complete the request")
         }
     }
 
@@ -51,7 +51,7 @@ struct DoorRequestService: Service {
         case .refused(let error):
             Counter(label: "leitstand_door_opens_refused_total", dimensions: [("reason", error.error)]).increment()
             logger.info("door open refused", metadata: ["member": "\(request.member)", "area": "\(request.area)", "error": "\(error.error)"])
-            return Self.reply(DoorError(rawValue: error.error)?.httpStatus ?? 400, error)
+            return Self.reply(refusal: error)
         case .created(let accepted, let dispatch):
             logger.info("door job created", metadata: ["job.id": "\(accepted.jobId)", "member": "\(request.member)", "area": "\(request.area)", "device.id": "\(dispatch.job.deviceId)"])
             if dispatch.overMQTT { try await publish(dispatch.job) }
@@ -84,7 +84,7 @@ struct DoorRequestService: Service {
 
     private func job(_ request: DoorRPC.JobRequest) async throws -> Data {
         guard let view = try await ledger.view(jobID: request.jobId, member: request.member, isAdmin: request.isAdmin) else {
-            return Self.reply(404, ErrorBody(DoorError.unknownJob.rawValue, message: "no job \(request.jobId) of yours"))
+            return Self.reply(.unknownJob, "no job \(request.jobId) of yours")
         }
         return Self.reply(200, view)
     }
@@ -92,7 +92,7 @@ struct DoorRequestService: Service {
     private func poll(_ request: DoorRPC.PollRequest) async throws -> Data {
         guard let secrets = try await devices.secrets(of: request.deviceId), secrets.matches(digest: request.secretDigest) else {
             logger.warning("device poll refused", metadata: ["device.id": "\(request.deviceId)"])
-            return Self.reply(403, ErrorBody(DoorError.deviceForbidden.rawValue, message: "unknown device or wrong secret"))
+            return Self.reply(.deviceForbidden, "unknown device or wrong secret")
         }
         return Self.reply(200, DoorRPC.PollReply(jobs: try await ledger.poll(deviceID: request.deviceId)))
     }
@@ -100,7 +100,7 @@ struct DoorRequestService: Service {
     private func confirm(_ request: DoorRPC.ConfirmRequest) async throws -> Data {
         guard let secrets = try await devices.secrets(of: request.deviceId), secrets.matches(digest: request.secretDigest) else {
             logger.warning("device confirm refused", metadata: ["device.id": "\(request.deviceId)", "job.id": "\(request.jobId)"])
-            return Self.reply(403, ErrorBody(DoorError.deviceForbidden.rawValue, message: "unknown device or wrong secret"))
+            return Self.reply(.deviceForbidden, "unknown device or wrong secret")
         }
         let outcome = try await ledger.confirm(
             jobID: request.jobId, deviceID: request.deviceId, nonce: request.nonce, result: request.result,
@@ -108,8 +108,17 @@ struct DoorRequestService: Service {
         )
         switch outcome {
         case .recorded(let status): return Self.reply(200, DoorRPC.ConfirmReply(status: status))
-        case .refused(let error): return Self.reply(DoorError(rawValue: error.error)?.httpStatus ?? 400, error)
+        case .refused(let error): return Self.reply(refusal: error)
         }
+    }
+
+    /// An error answer, with the HTTP status its code has in the contract.
+    static func reply(_ error: DoorError, _ message: String) -> Data {
+        reply(refusal: ErrorBody(error.rawValue, message: message))
+    }
+
+    static func reply(refusal: ErrorBody) -> Data {
+        reply(DoorError(rawValue: refusal.error)?.httpStatus ?? DoorError.invalidRequest.httpStatus, refusal)
     }
 
     static func reply(_ status: Int, _ body: some Codable & Sendable) -> Data {

@@ -47,11 +47,7 @@ struct DeviceCommand: AsyncParsableCommand {
     /// prints the `LEITSTAND_MQTT_URL` it needs. Needs `LEITSTAND_MQTT_URL` of an admin allowed on `$CONTROL`.
     static func grantBrokerAccess(deviceID: String, areas: [String]) async throws -> String {
         let password = SecretSealer.newDeviceSecret()
-        let commands = DynamicSecurity.deviceCommands(
-            deviceID: deviceID, password: password, areas: areas,
-            jobs: Topic.doorJobs(area:), confirm: Topic.doorConfirm(area:),
-            status: Topic.deviceStatus(deviceID), commands: Topic.deviceRestart(deviceID)
-        )
+        let commands = DynamicSecurity.doorDevice(deviceID, password: password, areas: areas)
         return try await CommandEnvironment.withBroker { client in
             try await DynamicSecurity(client: client).run(commands, tolerating: DynamicSecurity.notFound)
             return "mqtt://\(deviceID):\(password)@\(client.configuration.host):\(client.configuration.port)"
@@ -186,16 +182,11 @@ struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "jobs", abstract: "The newest door jobs.")
 
     @Option var area: String?
-    @Option(help: "pending, dispatched, executed, failed or expired.") var status: String?
+    @Option var status: DoorJobStatus?
     @Option var limit = 50
 
     func run() async throws {
-        var wanted: DoorJobStatus?
-        if let status {
-            guard let parsed = DoorJobStatus(rawValue: status) else { throw ValidationError("--status is one of \(DoorJobStatus.allCases.map(\.rawValue).joined(separator: ", "))") }
-            wanted = parsed
-        }
-        let (area, limit, status) = (self.area, self.limit, wanted)
+        let (area, limit, status) = (self.area, self.limit, self.status)
         let jobs = try await CommandEnvironment.withDatabase { client in
             let ledger = DoorJobLedger(client: client, service: "leitstand", logger: CommandEnvironment.logger)
             return try await ledger.list(area: area, status: status, limit: limit).map { job in
@@ -231,3 +222,5 @@ struct SecretKeyCommand: AsyncParsableCommand {
 
     func run() async throws { print(SecretSealer.newKeyText()) }
 }
+
+extension DoorJobStatus: ExpressibleByArgument {}

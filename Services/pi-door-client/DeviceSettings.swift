@@ -13,21 +13,21 @@ struct DeviceSettings: Sendable, CustomStringConvertible {
     var previousSecret: String?
     var areas: [String]
     var gpio: String
-    var pulseMs: Int
     /// Where the ids of jobs already taken are kept across restarts.
     var stateDirectory: String
-    var maximumClockSkew: Duration
+    /// Beyond this difference from the scheduler's clock the device warns (jobs expire by the clock).
+    static let maximumClockSkew = Duration.seconds(2)
 
     var secrets: [String] { [secret] + (previousSecret.map { [$0] } ?? []) }
 
     var description: String {
-        "DeviceSettings(deviceID: \(deviceID), areas: \(areas), gpio: \(gpio), pulseMs: \(pulseMs), stateDirectory: \(stateDirectory), secrets: <redacted>)"
+        "DeviceSettings(deviceID: \(deviceID), areas: \(areas), gpio: \(gpio), stateDirectory: \(stateDirectory), secrets: <redacted>)"
     }
 
     static func read(_ reader: inout ConfigurationReader) -> DeviceSettings {
         let deviceID = reader.required("LEITSTAND_DEVICE_ID") ?? ""
         let secret = reader.secret("LEITSTAND_DEVICE_SECRET", minimumLength: 16) ?? ""
-        let areas = (reader.required("LEITSTAND_AREAS") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let areas = Self.areas(reader.required("LEITSTAND_AREAS") ?? "")
         if areas.isEmpty && reader.optional("LEITSTAND_AREAS") != nil { reader.report("LEITSTAND_AREAS", "names no area (comma-separated, e.g. haus-a,keller)") }
         return DeviceSettings(
             deviceID: deviceID,
@@ -35,9 +35,12 @@ struct DeviceSettings: Sendable, CustomStringConvertible {
             previousSecret: reader.optional("LEITSTAND_DEVICE_SECRET_PREVIOUS"),
             areas: areas,
             gpio: reader.required("LEITSTAND_GPIO") ?? "",
-            pulseMs: reader.integer("LEITSTAND_PULSE_MS", default: 1_000, range: 1...maximumPulseMs),
-            stateDirectory: reader.writableDirectory("LEITSTAND_STATE_DIR") ?? "",
-            maximumClockSkew: .seconds(2)
+            stateDirectory: reader.writableDirectory("LEITSTAND_STATE_DIR") ?? ""
         )
+    }
+
+    /// `LEITSTAND_AREAS`: comma-separated, blanks ignored.
+    static func areas(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }

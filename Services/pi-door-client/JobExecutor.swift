@@ -115,7 +115,7 @@ struct JobExecutor: Service, CustomStringConvertible {
         guard let issuedAt = job.issuedAt else { return }
         let skew = Date().timeIntervalSince(issuedAt)
         skewGauge.record(skew)
-        if abs(skew) > Double(settings.maximumClockSkew.components.seconds) {
+        if abs(skew) > Double(DeviceSettings.maximumClockSkew.components.seconds) {
             logger.warning("this device's clock differs from the scheduler's; check NTP", metadata: ["skewSeconds": "\(String(format: "%.1f", skew))"])
         }
     }

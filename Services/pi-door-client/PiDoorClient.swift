@@ -22,7 +22,8 @@ struct PiDoorClient: AsyncParsableCommand {
         func run() async throws {
             let environment = ProcessInfo.processInfo.environment
             let deviceID = environment["LEITSTAND_DEVICE_ID"] ?? ""
-            let areas = (environment["LEITSTAND_AREAS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            // Read before the settings, for the status payload the runtime publishes; the settings check them.
+            let areas = DeviceSettings.areas(environment["LEITSTAND_AREAS"] ?? "")
             let identity = ServiceIdentity(
                 name: "pi-door-client",
                 statusTopic: Topic.deviceStatus(deviceID),

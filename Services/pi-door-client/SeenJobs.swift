@@ -34,6 +34,14 @@ final class SeenJobs: Sendable {
         guard rename(temporary, path) == 0, let file = FileHandle(forWritingAtPath: path) else {
             throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
         }
+        // The rename is durable only once the directory is synced; without it, a power cut could bring back the
+        // old file and lose the ids appended (and synced) to the new one.
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY)
+        guard directoryDescriptor >= 0, fsync(directoryDescriptor) == 0 else {
+            if directoryDescriptor >= 0 { close(directoryDescriptor) }
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: directory])
+        }
+        close(directoryDescriptor)
         file.seekToEndOfFile()
         state = Mutex(State(ids: Set(kept.map(\.0)), file: file))
     }
@@ -42,7 +50,7 @@ final class SeenJobs: Sendable {
     func insert(_ jobID: String, expiresAt: Date) throws -> Bool {
         try state.withLock { state in
             guard !state.ids.contains(jobID) else { return false }
-            state.file.write(Data("\(jobID) \(Int(expiresAt.timeIntervalSince1970))\n".utf8))
+            try state.file.write(contentsOf: Data("\(jobID) \(Int(expiresAt.timeIntervalSince1970))\n".utf8))
             try state.file.synchronize()
             state.ids.insert(jobID)
             return true

@@ -148,12 +148,17 @@ public struct DoorJobLedger: Sendable {
     /// false: anything else, which `confirm` decides after a fresh look at the device's secrets.
     public func confirmUsual(jobID: String, deviceID: String, nonce: String, result: DoorConfirm.Result, code: String?, message: String?, via channel: String, proof: SecretProof) async throws -> Bool {
         guard let id = UUID(uuidString: jobID) else { return false }
-        return try await recordUsual(id: id, deviceID: deviceID, nonce: nonce, result: result, code: code, message: message, channel: channel, proof: proof)
+        return try await recordUsual(id: id, deviceID: deviceID, nonce: nonce, result: result, code: Self.resultCode(code, result), message: message, channel: channel, proof: proof)
     }
 
-    private func recordUsual(id: UUID, deviceID: String, nonce: String, result: DoorConfirm.Result, code: String?, message: String?, channel: String, proof: SecretProof?) async throws -> Bool {
+    /// What a confirm without a code (the HTTP fallback) records as its result code.
+    private static func resultCode(_ code: String?, _ result: DoorConfirm.Result) -> String {
+        code ?? (result == .executed ? "OK" : "FAILED")
+    }
+
+    private func recordUsual(id: UUID, deviceID: String, nonce: String, result: DoorConfirm.Result, code: String, message: String?, channel: String, proof: SecretProof?) async throws -> Bool {
         let statement = DoorStatements.Confirm(
-            jobID: id, deviceID: deviceID, nonce: nonce, result: result.rawValue, code: code ?? (result == .executed ? "OK" : "FAILED"),
+            jobID: id, deviceID: deviceID, nonce: nonce, result: result.rawValue, code: code,
             message: message ?? "", service: service, channel: channel, proof: proof
         )
         var recorded = false
@@ -166,9 +171,9 @@ public struct DoorJobLedger: Sendable {
         guard let id = UUID(uuidString: jobID) else {
             return .refused(ErrorBody(DoorError.unknownJob.rawValue, message: "no job \(jobID)"))
         }
-        let resultCode = code ?? (result == .executed ? "OK" : "FAILED")
-        if try await recordUsual(id: id, deviceID: deviceID, nonce: nonce, result: result, code: code, message: message, channel: channel, proof: nil) {
-            return .recorded(result == .executed ? .executed : .failed)
+        let resultCode = Self.resultCode(code, result)
+        if try await recordUsual(id: id, deviceID: deviceID, nonce: nonce, result: result, code: resultCode, message: message, channel: channel, proof: nil) {
+            return .recorded(result.jobStatus)
         }
         // Anything else (a repeat, a mismatch, too late, unknown) is sorted out under the row lock.
         return try await client.withTransaction(logger: logger) { connection in
@@ -196,7 +201,7 @@ public struct DoorJobLedger: Sendable {
                 return .refused(ErrorBody(DoorError.nonceMismatch.rawValue, message: "the nonce is not this job's"))
             }
             if status == .executed || status == .failed {
-                if status.rawValue == result.rawValue { return .recorded(status) }
+                if status == result.jobStatus { return .recorded(status) }
                 return .refused(ErrorBody(DoorError.alreadyConfirmed.rawValue, message: "the job was already confirmed as \(status.rawValue)"))
             }
             if status == .expired || pastWindow {
@@ -220,7 +225,7 @@ public struct DoorJobLedger: Sendable {
             )
             detail.code = resultCode
             try await audit(on: connection, actor: "device:\(deviceID)", type: "door.job_\(result.rawValue)", subject: "door-job:\(jobID)", detail: detail)
-            return .recorded(result == .executed ? .executed : .failed)
+            return .recorded(result.jobStatus)
         }
     }
 

@@ -39,9 +39,11 @@ extension MQTTClient {
         }
         let waiters = state.withLock { state in
             state.isConnected = true
-            if !sessionPresent {
-                for token in state.routes.keys { state.routes[token]?.granted = false }
-            }
+            // Every subscription is sent again, also into a session the broker kept: Mosquitto 2.0 restores a
+            // persistent session from its persistence file after a restart, but not the session's shared
+            // subscriptions (MQTTClientTests.sharedSubscriptionAfterRestart). A repeated SUBSCRIBE replaces the
+            // same subscription and keeps the session's queued messages.
+            for token in state.routes.keys { state.routes[token]?.granted = false }
             var ungranted: [String: (qos: MQTTQoS, options: MQTTSubscriptionOptions, tokens: [UInt64])] = [:]
             for (token, route) in state.routes where !route.granted {
                 ungranted[route.filter, default: (route.qos, route.options, [])].tokens.append(token)

@@ -4,10 +4,11 @@ import Foundation
 public struct MQTTConfiguration: Sendable {
     /// Whether the broker keeps the session (subscriptions and queued QoS 1 messages) across disconnects.
     public enum Session: Sendable, Equatable {
-        /// Clean Start: a new session on every connect; subscriptions are re-sent after each reconnect.
+        /// Clean Start: a new session on every connect.
         case clean
         /// Clean Start = 0 with an explicit Session Expiry Interval. Without that property an MQTT v5 broker
-        /// ends the session at disconnect, whatever Clean Start says.
+        /// ends the session at disconnect, whatever Clean Start says. Either way the client sends its
+        /// subscriptions again after each reconnect.
         case persistent(expiry: Duration)
     }
 

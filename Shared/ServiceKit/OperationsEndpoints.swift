@@ -47,7 +47,7 @@ public struct OperationsEndpoints<Context: RequestContext>: Sendable {
     func metrics(_ request: Request) -> Response {
         if let metricsToken {
             guard let presented = request.bearerToken, ConstantTime.equals(presented, metricsToken) else {
-                return (try? JSONResponse.make(.unauthorized, ErrorBody("unauthorized"))) ?? Response(status: .unauthorized)
+                return ErrorBody("unauthorized").response(.unauthorized)
             }
         }
         let text = registry.emitToBuffer()
@@ -56,6 +56,15 @@ public struct OperationsEndpoints<Context: RequestContext>: Sendable {
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: text))
         )
+    }
+}
+
+extension ErrorBody {
+    /// This error as an HTTP response: the body, and `Retry-After` when it says how long to wait.
+    public func response(_ status: HTTPResponse.Status) -> Response {
+        var headers: HTTPFields = [:]
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        return (try? JSONResponse.make(status, self, headers: headers)) ?? Response(status: status, headers: headers)
     }
 }
 

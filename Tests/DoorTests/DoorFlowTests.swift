@@ -237,6 +237,32 @@ struct DoorFlowTests {
         }
     }
 
+    @Test("the broker stopped: an open is a 503 scheduler_unavailable at once; doors open again when it is back")
+    func brokerDown() async throws {
+        try await DoorStack.with(scheduler: ["LEITSTAND_DOOR_MEMBER_AREA_LOCK_S": "0"]) { stack in
+            try await stack.addMember("bea", areas: ["b"])
+            try await stack.addDevice("pi-b", areas: ["b"])
+            try await stack.startDevice("pi-b")
+            let token = try await stack.token("bea")
+
+            try await stack.broker.stop()
+            let started = ContinuousClock.now
+            let down = try await stack.open("b", token: token)
+            #expect(down.status == 503 && Self.code(down) == "scheduler_unavailable" && down.headers["retry-after"] == "2", "\(down.text)")
+            #expect(ContinuousClock.now - started < .seconds(5))
+
+            try await stack.broker.start()
+            var opened: HTTPProbe?
+            try await waitUntil("gateway, scheduler and device are back on the broker", timeout: .seconds(20)) {
+                opened = try? await stack.open("b", token: token)
+                return opened?.status == 202
+            }
+            let jobID = try #require(try opened?.json()["jobId"] as? String)
+            try await stack.waitForJob(jobID, token: token, status: "executed")
+            #expect(try stack.pulsedJobs("pi-b").contains(jobID))
+        }
+    }
+
     @Test("housekeeping deletes old finished jobs and keeps their audit entries and active jobs")
     func housekeeping() async throws {
         try await DoorStack.with { stack in

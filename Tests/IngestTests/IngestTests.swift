@@ -226,6 +226,7 @@ struct IngestTests {
             let started = ContinuousClock.now
             let busy = try await stack.post("slow", #"{"n":2}"#)
             #expect(busy.status == 503 && Self.errorCode(busy) == "writer_busy" && busy.headers["retry-after"] == "1")
+            #expect((try? busy.json())?["retryAfterSeconds"] as? Int == 1)
             #expect(ContinuousClock.now - started < .seconds(5))
             writer.process.signal(SIGCONT)
             for request in waiting { #expect(try await request.value.status == 200) }

@@ -208,6 +208,14 @@ struct MQTTClientTests {
         }
     }
 
+    /// Stops and starts the broker, and waits until `client` saw it go and is connected again.
+    static func restart(_ broker: MosquittoBroker, reconnecting client: MQTTClient) async throws {
+        try await broker.stop()
+        try await waitUntil("the client saw the broker go") { !client.isConnected }
+        try await broker.start()
+        try await waitUntil("the client reconnected", timeout: .seconds(15)) { client.isConnected }
+    }
+
     @Test("after a broker restart the client reconnects and resubscribes by itself")
     func reconnectAndResubscribe() async throws {
         try await MosquittoBroker.with { broker in
@@ -215,10 +223,7 @@ struct MQTTClientTests {
             let collector = MessageCollector(try await subscriber.subscribe("leitstand/test/after-restart"))
             defer { collector.stop() }
 
-            try await broker.stop()
-            try await waitUntil("the subscriber saw the broker go") { !subscriber.isConnected }
-            try await broker.start()
-            try await waitUntil("the subscriber reconnected", timeout: .seconds(15)) { subscriber.isConnected }
+            try await Self.restart(broker, reconnecting: subscriber)
 
             let publisher = try await broker.connectedClient()
             // The resubscription travels right after CONNACK; publish until it has been applied.
@@ -227,6 +232,24 @@ struct MQTTClientTests {
                 return !collector.messages.isEmpty
             }
             #expect(collector.messages.allSatisfy { $0.payload == Data("again".utf8) })
+        }
+    }
+
+    @Test("a persistent session's shared subscription still delivers after a broker restart (Mosquitto does not restore it)")
+    func sharedSubscriptionAfterRestart() async throws {
+        try await MosquittoBroker.with { broker in
+            let subscriberID = "shared-\(UUID().uuidString.prefix(6))"
+            let subscriber = try await broker.connectedClient(clientID: subscriberID, session: .persistent(expiry: .seconds(300)))
+            let collector = MessageCollector(try await subscriber.subscribe("$share/group/leitstand/test/shared", qos: .atLeastOnce))
+            defer { collector.stop() }
+
+            try await Self.restart(broker, reconnecting: subscriber)
+
+            let publisher = try await broker.connectedClient()
+            try await waitUntil("a message arrives through the shared subscription", timeout: .seconds(10)) {
+                try await publisher.publish("leitstand/test/shared", payload: Data("again".utf8), qos: .atLeastOnce)
+                return !collector.messages.isEmpty
+            }
         }
     }
 

@@ -43,7 +43,7 @@ struct LoginEndpoint: Sendable {
                 let token = try await sessions.issue(username: member.username, isAdmin: member.isAdmin)
                 logger.info("member logged in", metadata: ["member": "\(member.username)"])
                 var headers: HTTPFields = [:]
-                headers[.setCookie] = sessions.cookie(for: token)
+                headers[.setCookie] = sessions.cookie(for: token).description
                 return try JSONResponse.make(.ok, Issued(token: token, expiresIn: sessions.lifetime.components.seconds), headers: headers)
             case .invalidCredentials:
                 logger.info("login refused", metadata: ["member": "\(credentials.username)"])

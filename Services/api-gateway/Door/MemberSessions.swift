@@ -30,26 +30,17 @@ struct MemberSessions: Sendable {
         return try await keys.sign(claims)
     }
 
-    /// The session's `Set-Cookie` value.
-    func cookie(for token: String) -> String {
-        var attributes = ["\(Self.cookieName)=\(token)", "Path=/", "HttpOnly", "SameSite=Strict", "Max-Age=\(lifetime.components.seconds)"]
-        if secureCookie { attributes.append("Secure") }
-        return attributes.joined(separator: "; ")
+    /// The session's `Set-Cookie`.
+    func cookie(for token: String) -> Cookie {
+        Cookie(
+            name: Self.cookieName, value: token, maxAge: Int(lifetime.components.seconds), path: "/",
+            secure: secureCookie, httpOnly: true, sameSite: .strict
+        )
     }
 
     /// The member behind the request, or nil when there is no valid, unexpired session.
     func member(of request: Request) async -> SessionClaims? {
-        guard let token = request.bearerToken.map(String.init) ?? Self.cookieToken(request) else { return nil }
+        guard let token = request.bearerToken.map(String.init) ?? request.cookies[Self.cookieName]?.value else { return nil }
         return try? await keys.verify(token, as: SessionClaims.self)
-    }
-
-    private static func cookieToken(_ request: Request) -> String? {
-        for header in request.headers[values: .cookie] {
-            for pair in header.split(separator: ";") {
-                let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-                if parts.count == 2 && parts[0] == cookieName { return String(parts[1]) }
-            }
-        }
-        return nil
     }
 }

@@ -53,9 +53,6 @@ struct SchedulerLink: Sendable {
 extension DoorError {
     /// This error as the gateway answers it itself: `{"error","message","retryAfterSeconds"}` and `Retry-After`.
     func response(_ message: String, retryAfter: Int? = nil) -> Response {
-        var headers: HTTPFields = [:]
-        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        let body = ErrorBody(rawValue, message: message, retryAfterSeconds: retryAfter)
-        return (try? JSONResponse.make(.init(code: httpStatus), body, headers: headers)) ?? Response(status: .init(code: httpStatus))
+        ErrorBody(rawValue, message: message, retryAfterSeconds: retryAfter).response(.init(code: httpStatus))
     }
 }

@@ -28,8 +28,6 @@ struct IngestRefusal: Error {
     )
 
     var response: Response {
-        var headers: HTTPFields = [:]
-        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
-        return (try? JSONResponse.make(status, ErrorBody(code, message: message), headers: headers)) ?? Response(status: status)
+        ErrorBody(code, message: message, retryAfterSeconds: retryAfterSeconds).response(status)
     }
 }

@@ -120,6 +120,11 @@ public enum DoorJobStatus: String, Codable, Sendable, CaseIterable {
     case pending, dispatched, executed, failed, expired
 }
 
+extension DoorConfirm.Result {
+    /// The state a job ends in when its device confirms with this result.
+    public var jobStatus: DoorJobStatus { self == .executed ? .executed : .failed }
+}
+
 /// The body of `GET /api/door/jobs/{jobId}`.
 public struct DoorJobView: Codable, Sendable, Equatable {
     public var jobId: String
