@@ -24,6 +24,7 @@ public struct ServiceRuntime: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let httpHost: String
     public let httpPort: Int
+    public let httpTimeouts: HTTPServerTimeouts
     let metricsToken: String?
     let migration: SchemaMigrationService?
 
@@ -53,6 +54,7 @@ public struct ServiceRuntime: Sendable {
         let databaseConfiguration = usesDatabase ? reader.database() : nil
         let httpHost = reader.optional("LEITSTAND_HTTP_HOST") ?? "0.0.0.0"
         let httpPort = reader.port("LEITSTAND_HTTP_PORT", default: defaultHTTPPort)
+        let httpTimeouts = HTTPServerTimeouts.read(&reader)
         let metricsToken = reader.optional("LEITSTAND_METRICS_TOKEN")
         let serviceSettings = settings(&reader)
         do {
@@ -101,6 +103,7 @@ public struct ServiceRuntime: Sendable {
             registry: registry,
             httpHost: httpHost,
             httpPort: httpPort,
+            httpTimeouts: httpTimeouts,
             metricsToken: metricsToken,
             migration: database.map { SchemaMigrationService(client: $0, logger: logger) }
         )
@@ -136,6 +139,7 @@ public struct ServiceRuntime: Sendable {
     public func run(router: Router<BasicRequestContext>, services: [any Service] = []) async -> Never {
         let application = Application(
             router: router,
+            server: .http1(configuration: httpTimeouts.channelConfiguration(logger: logger)),
             configuration: .init(address: .hostname(httpHost, port: httpPort), serverName: identity.name),
             logger: logger
         )

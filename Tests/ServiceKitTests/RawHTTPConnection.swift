@@ -1,0 +1,88 @@
+import Foundation
+import TestSupport
+
+/// A TCP connection to a service that sends exactly the bytes a test gives it, when the test gives them: a slow
+/// or stalled client, or a method URLSession would not send. Never blocks: it reads what has arrived and notes
+/// when the service closed the connection, for ``waitUntil(_:timeout:interval:_:)`` to wait on.
+final class RawHTTPConnection {
+    private let descriptor: Int32
+    /// Everything the service sent so far.
+    private(set) var received = Data()
+    /// Whether the service closed (or reset) the connection.
+    private(set) var isClosed = false
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestSupportError("socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            throw TestSupportError("connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// Sends `text`; on a connection the service closed this only marks it closed (no SIGPIPE).
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Foundation.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else {
+                isClosed = true
+                return
+            }
+            offset += sent
+        }
+    }
+
+    /// Reads whatever has arrived without waiting and returns whether the service has closed the connection.
+    @discardableResult
+    func poll() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while !isClosed {
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count > 0 {
+                received.append(contentsOf: buffer[0..<count])
+            } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
+                isClosed = true
+            } else {
+                break
+            }
+        }
+        return isClosed
+    }
+
+    /// What the service answered: status, header fields (names in lower case), body. Nil until a head arrived.
+    var response: (status: Int, headers: [String: String], body: String)? {
+        let text = String(decoding: received, as: UTF8.self)
+        guard let headEnd = text.range(of: "\r\n\r\n") else { return nil }
+        var lines = text[..<headEnd.lowerBound].components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { return nil }
+        var headers: [String: String] = [:]
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return (status, headers, String(text[headEnd.upperBound...]))
+    }
+
+    /// Sends one request with `Connection: close` and returns the whole answer, once the service has closed.
+    static func exchange(port: Int, _ method: String, _ target: String) async throws -> (status: Int, headers: [String: String], body: String) {
+        let connection = try RawHTTPConnection(port: port)
+        connection.send("\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        try await waitUntil("\(method) \(target) answered") { connection.poll() }
+        guard let response = connection.response else {
+            throw TestSupportError("\(method) \(target): no HTTP response in \(String(decoding: connection.received, as: UTF8.self))")
+        }
+        return response
+    }
+}
