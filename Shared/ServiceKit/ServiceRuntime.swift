@@ -137,6 +137,8 @@ public struct ServiceRuntime: Sendable {
     /// Runs everything until SIGTERM/SIGINT or a restart command, shuts down in reverse order (HTTP drains first,
     /// the broker link publishes `offline` and disconnects, the database goes last), and exits the process.
     public func run(router: Router<BasicRequestContext>, services: [any Service] = []) async -> Never {
+        // After every route: it wraps only the not-found responder, and needs the routes to tell 405 from 404.
+        router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
         let application = Application(
             router: router,
             server: .http1(configuration: httpTimeouts.channelConfiguration(logger: logger)),

@@ -2,7 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The HTTP server every service runs (ServiceRuntime), checked on the api-gateway process with a raw socket.
+/// The HTTP server every service runs (ServiceRuntime), checked on the api-gateway process with a raw socket:
+/// slow clients are cut off, and a method a path does not take is 405.
 extension ServiceOperationsTests {
     @Test("slow clients are closed: idle keep-alive, a partial head, a stalled body, a trickled body; /health answers meanwhile")
     func slowClientsAreClosed() async throws {
@@ -33,6 +34,31 @@ extension ServiceOperationsTests {
             let metrics = try await HTTPProbe.get("\(gateway.baseURL)/metrics").text
             let readTimeouts = metrics.split(separator: "\n").first { $0.hasPrefix("leitstand_http_read_timeouts_total ") }
             #expect(readTimeouts.flatMap { Double($0.split(separator: " ")[1]) } ?? 0 >= 1, "\(metrics)")
+        }
+    }
+
+    @Test("a method a path does not take: 405 method_not_allowed with Allow; TRACE, TRACK and CONNECT are never allowed")
+    func methodNotAllowed() async throws {
+        try await withGateway { gateway, _, _ in
+            let trace = try await RawHTTPConnection.exchange(port: gateway.port, "TRACE", "/health")
+            #expect(trace.status == 405)
+            #expect(trace.headers["allow"] == "GET")
+            #expect(trace.headers["content-type"] == "application/json")
+            let body = (try? JSONSerialization.jsonObject(with: Data(trace.body.utf8))) as? [String: Any]
+            #expect(body?["error"] as? String == "method_not_allowed")
+            #expect((body?["message"] as? String)?.contains("TRACE") == true, "\(trace.body)")
+
+            for (method, target, allow) in [
+                ("TRACE", "/api/auth/login", "POST"), ("GET", "/api/auth/login", "POST"), ("DELETE", "/api/door/open/lobby", "POST"),
+                ("CONNECT", "/health", "GET"), ("POST", "/metrics", "GET"), ("PUT", "/ingest/sensors", "POST"),
+            ] {
+                let answer = try await RawHTTPConnection.exchange(port: gateway.port, method, target)
+                #expect(answer.status == 405 && answer.headers["allow"] == allow, "\(method) \(target): \(answer)")
+            }
+            // llhttp does not parse TRACK at all.
+            #expect(try await RawHTTPConnection.exchange(port: gateway.port, "TRACK", "/health").status == 400)
+            #expect(try await RawHTTPConnection.exchange(port: gateway.port, "TRACE", "/nowhere").status == 404)
+            #expect(try await RawHTTPConnection.exchange(port: gateway.port, "GET", "/nowhere").status == 404)
         }
     }
 }
