@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// The HTTP server every service runs (ServiceRuntime), checked on the api-gateway process with a raw socket:
-/// slow clients are cut off, and a method a path does not take is 405.
+/// slow clients are cut off, a method a path does not take is 405, and login's body limits are what the spec says.
 extension ServiceOperationsTests {
     @Test("slow clients are closed: idle keep-alive, a partial head, a stalled body, a trickled body; /health answers meanwhile")
     func slowClientsAreClosed() async throws {
@@ -60,5 +60,49 @@ extension ServiceOperationsTests {
             #expect(try await RawHTTPConnection.exchange(port: gateway.port, "TRACE", "/nowhere").status == 404)
             #expect(try await RawHTTPConnection.exchange(port: gateway.port, "GET", "/nowhere").status == 404)
         }
+    }
+
+    @Test("login refuses with 400 exactly what docs/openapi.yaml's lengths refuse (in code points, as JSON Schema counts)")
+    func loginLengthsAsSpecified() async throws {
+        let username = try Self.loginSchemaLengths("username")
+        let password = try Self.loginSchemaLengths("password")
+        #expect(username.minimum == 1 && username.maximum == 128 && password.minimum == 0 && password.maximum == 1_024)
+        // 129 code points that are 65 characters to Swift: an e with a combining acute accent is one of them.
+        let accented = String(repeating: "e\u{301}", count: 64) + "e"
+        let cases: [(username: String, password: String)] = [
+            (String(repeating: "u", count: max(username.minimum - 1, 0)), "pw"), (String(repeating: "u", count: username.minimum), ""),
+            (String(repeating: "u", count: username.maximum), String(repeating: "p", count: password.maximum)),
+            (String(repeating: "u", count: username.maximum + 1), "pw"), (accented, "pw"),
+            ("someone", String(repeating: "p", count: password.maximum + 1)),
+        ]
+        try await withGateway { gateway, _, _ in
+            try await waitUntil("healthy") { try await HTTPProbe.get("\(gateway.baseURL)/health").status == 200 }
+            for (name, secret) in cases {
+                let allowed = (username.minimum...username.maximum).contains(name.unicodeScalars.count)
+                    && (password.minimum...password.maximum).contains(secret.unicodeScalars.count)
+                let answer = try await HTTPProbe.send(
+                    "POST", "\(gateway.baseURL)/api/auth/login",
+                    body: try JSONSerialization.data(withJSONObject: ["username": name, "password": secret]),
+                    headers: ["Content-Type": "application/json"]
+                )
+                // No such member: a body the spec allows is refused as credentials, one it refuses as a request.
+                let expected = allowed ? (401, "invalid_credentials") : (400, "invalid_request")
+                #expect(answer.status == expected.0, "\(name.unicodeScalars.count)/\(secret.unicodeScalars.count): \(answer.text)")
+                #expect(try answer.json()["error"] as? String == expected.1)
+            }
+        }
+    }
+
+    /// `minLength` (0 when absent) and `maxLength` of a property of the login body in docs/openapi.yaml.
+    static func loginSchemaLengths(_ property: String) throws -> (minimum: Int, maximum: Int) {
+        let spec = try String(contentsOf: ServiceProcess.repositoryRoot.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        let login = try #require(spec.range(of: "\n  /api/auth/login:"))
+        let operation = spec[login.upperBound...].components(separatedBy: "\n  /")[0]
+        let line = try #require(operation.components(separatedBy: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("\(property): {") })
+        func number(_ key: String) -> Int? {
+            guard let range = line.range(of: "\(key): ") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        return (number("minLength") ?? 0, try #require(number("maxLength"), "no maxLength for \(property)"))
     }
 }

@@ -32,9 +32,10 @@ struct LoginEndpoint: Sendable {
         guard
             let body = try? await request.body.collect(upTo: 16_384),
             let credentials = try? JSONDecoder().decode(Credentials.self, from: Data(body.readableBytesView)),
-            !credentials.username.isEmpty, credentials.username.count <= 128, credentials.password.count <= 1_024
+            // Counted in code points, as JSON Schema counts minLength and maxLength (docs/openapi.yaml says the same).
+            (1...128).contains(credentials.username.unicodeScalars.count), credentials.password.unicodeScalars.count <= 1_024
         else {
-            return DoorError.invalidRequest.response(#"send {"username": "…", "password": "…"} as JSON"#)
+            return DoorError.invalidRequest.response(#"send {"username": "…" (1–128 characters), "password": "…" (at most 1024)} as JSON"#)
         }
         do {
             let throttleKey = "login:\(credentials.username.lowercased())"
