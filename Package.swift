@@ -122,6 +122,7 @@ let package = Package(
         .testTarget(name: "DoorCryptoTests", dependencies: ["DoorCrypto", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "PiDoorClientTests", dependencies: ["pi-door-client", "GPIO", log], swiftSettings: swiftSettings),
         .testTarget(name: "IngestWriterTests", dependencies: ["ingest-writer", "Contracts", nioPosix], swiftSettings: swiftSettings),
+        .testTarget(name: "DeployTests", dependencies: ["ServiceKit", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "Contracts", "MQTT", "Database", "TestSupport", postgres, log],

@@ -12,7 +12,7 @@ struct GatewaySettings: Sendable {
     var ingest: IngestSettings?
 
     struct IngestSettings: Sendable {
-        /// What ingest clients present; compared in constant time.
+        /// What ingest clients present, at least 16 characters; compared in constant time.
         var token: String
         var maximumBytes: Int
         /// How long a request waits for the writer's durable acknowledgement before answering 503.
@@ -29,9 +29,12 @@ struct GatewaySettings: Sendable {
             doorTimeout: .milliseconds(reader.integer("LEITSTAND_DOOR_TIMEOUT_MS", default: 3_000, range: 10...60_000))
         )
         guard reader.flag("LEITSTAND_INGEST_ENABLED", default: true) else { return settings }
-        let token = reader.optional("LEITSTAND_TOKEN")
-        if token == nil {
+        var token: String?
+        if reader.optional("LEITSTAND_TOKEN") == nil {
             reader.report("LEITSTAND_TOKEN", "is not set (set it, or LEITSTAND_INGEST_ENABLED=false to run without ingest)")
+        } else {
+            // The token alone lets a client write into every ingest domain: at least as long as a fair password.
+            token = reader.secret("LEITSTAND_TOKEN", minimumLength: 16)
         }
         let ingest = IngestSettings(
             token: token ?? "",

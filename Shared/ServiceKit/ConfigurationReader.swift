@@ -22,6 +22,17 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 public struct ConfigurationReader: Sendable {
     public let environment: [String: String]
     public private(set) var problems: [ConfigurationProblem] = []
+    /// Variables read with ``secret(_:minimumLength:)``, checked for placeholders by ``validate()``.
+    private var secretsRead: [String] = []
+
+    /// The secrets the services read with other readers (``required(_:)``, ``optional(_:)``): ``validate()`` checks
+    /// them for placeholders whoever reads them.
+    public static let secretVariables = [
+        "LEITSTAND_JWT_SECRET", "LEITSTAND_TOKEN", "LEITSTAND_METRICS_TOKEN", "LEITSTAND_SECRET_KEY",
+        "LEITSTAND_DEVICE_SECRET", "LEITSTAND_DEVICE_SECRET_PREVIOUS",
+    ]
+    /// URLs whose password is a secret.
+    public static let secretURLVariables = ["LEITSTAND_MQTT_URL", "LEITSTAND_DATABASE_URL"]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.environment = environment
@@ -73,8 +84,10 @@ public struct ConfigurationReader: Sendable {
         }
     }
 
-    /// A secret of at least `minimumLength` characters; never echoed in a problem.
+    /// A secret of at least `minimumLength` characters and no placeholder (checked by ``validate()``); never
+    /// echoed in a problem.
     public mutating func secret(_ variable: String, minimumLength: Int) -> String? {
+        secretsRead.append(variable)
         guard let value = required(variable) else { return nil }
         guard value.count >= minimumLength else {
             report(variable, "must be at least \(minimumLength) characters long")
@@ -127,7 +140,29 @@ public struct ConfigurationReader: Sendable {
         return path
     }
 
+    /// Throws every problem reported so far and every placeholder in a secret (``secretVariables``, the secrets
+    /// read with ``secret(_:minimumLength:)``, the passwords in ``secretURLVariables``).
     public func validate() throws(ConfigurationError) {
-        if !problems.isEmpty { throw ConfigurationError(problems: problems) }
+        let all = problems + placeholderProblems()
+        if !all.isEmpty { throw ConfigurationError(problems: all) }
+    }
+
+    /// A problem for each secret that holds a placeholder; one line per variable, so none for a variable whose
+    /// value was already refused for another reason.
+    private func placeholderProblems() -> [ConfigurationProblem] {
+        var checked = Set(problems.map(\.variable))
+        var found: [ConfigurationProblem] = []
+        let advice = "generate one, e.g. `openssl rand -base64 36`"
+        for variable in Self.secretVariables + secretsRead where checked.insert(variable).inserted {
+            if let value = optional(variable), PlaceholderSecret.matches(value) {
+                found.append(ConfigurationProblem(variable: variable, problem: "is a placeholder (see docs/configuration.md), not a secret: \(advice)"))
+            }
+        }
+        for variable in Self.secretURLVariables where checked.insert(variable).inserted {
+            if let password = optional(variable).flatMap(URLComponents.init(string:))?.password, PlaceholderSecret.matches(password) {
+                found.append(ConfigurationProblem(variable: variable, problem: "its password is a placeholder (see docs/configuration.md): \(advice)"))
+            }
+        }
+        return found
     }
 }
