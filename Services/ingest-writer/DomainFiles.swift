@@ -25,6 +25,7 @@ final class DomainFiles {
 
     /// Reads the ids of `day` and the day before into the dedupe index (at start-up, before any event arrives).
     func load(day: String) throws(IngestIOError) {
+        try createDirectoryIfNeeded()
         for name in [DedupeIndex.previous(day), day] {
             guard let file = try file(for: name, create: false) else { continue }
             try file.withLock { () throws(IngestIOError) in try catchUp(file) }
@@ -103,27 +104,28 @@ final class DomainFiles {
         }
     }
 
-    /// Indexes what was appended since the last look, and counts a torn line it had to cut off.
+    /// Indexes what was appended since the last look (synced first, see ``DayFile/catchUp(_:)``), and counts a
+    /// torn line it had to cut off.
     private func catchUp(_ file: DayFile) throws(IngestIOError) {
         let day = file.day
         // Lines are ~100 bytes or more: reserving for unread bytes / 100 ids avoids rehashing while reading.
         let unread = try file.unreadBytes
         if unread > 1 << 20 { index.reserve(Int(unread / 100), day: day) }
-        let torn = try file.catchUp { id in index.insert(EventFingerprint(idBytes: id), day: day) }
-        if torn > 0 {
+        let found = try file.catchUp { id in index.insert(EventFingerprint(idBytes: id), day: day) }
+        if found.readBytes > 0 { metrics.catchUpSynced() }
+        if found.tornBytes > 0 {
             metrics.tornLineRepaired()
-            logger.warning("cut off a torn last line", metadata: ["ingest.file": "\(file.path)", "ingest.bytes": "\(torn)"])
+            logger.warning("cut off a torn last line", metadata: ["ingest.file": "\(file.path)", "ingest.bytes": "\(found.tornBytes)"])
         }
     }
 
-    /// A new domain folder is durable only once the data directory's entry for it is synced.
+    /// The domain folder is durable only once the data directory's entry for it is synced. Whoever created it may
+    /// have been killed between its `mkdir` and that sync, so the entry is synced once by every writer, before it
+    /// trusts or acknowledges anything in the folder.
     private func createDirectoryIfNeeded() throws(IngestIOError) {
         guard !directoryExists else { return }
-        if mkdir(directory, 0o750) == 0 {
-            try DayFile.syncDirectory(dataDirectory)
-        } else if errno != EEXIST {
-            throw IngestIOError("mkdir", directory)
-        }
+        if mkdir(directory, 0o750) != 0 && errno != EEXIST { throw IngestIOError("mkdir", directory) }
+        try DayFile.syncDirectory(dataDirectory)
         directoryExists = true
     }
 

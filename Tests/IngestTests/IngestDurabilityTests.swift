@@ -1,0 +1,92 @@
+import Contracts
+import Foundation
+import MQTT
+import TestSupport
+import Testing
+
+/// What a 200 promises across a writer killed at the worst moment, across UTC midnight and with bad messages: real
+/// writers (some under `strace`, to kill them between `write()` and `fdatasync` or to see their syncs), real broker.
+@Suite("Ingest durability (ingest-writer processes under strace, real Mosquitto)", .timeLimit(.minutes(3)))
+struct IngestDurabilityTests {
+    /// A writer is killed at its first `fdatasync` of these files, after the `write()` of the event.
+    private static func killedAtFirstSync(of paths: [String]) -> [String] {
+        ["-f", "-qq", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:signal=SIGKILL:when=1"]
+            + paths.flatMap { ["-P", $0] }
+    }
+
+    /// One hand-made message for the ingest topic (what the gateway sends): one event `{"v":1}` with `id`.
+    private static func message(id: String, receivedAt: String) -> Data {
+        IngestBatch.encode([IngestBatch(receivedAt: receivedAt, events: [.init(id: id, json: Array(#"{"v":1}"#.utf8))])])
+    }
+
+    @Test("a writer killed between write() and fdatasync: the next one syncs the file and its folders before it answers the retry as stored")
+    func killedBeforeSyncThenStartUp() async throws {
+        try await IngestStack.with(startWriter: false) { stack in
+            let dataDirectory = stack.dataDirectory.resolvingSymlinksInPath()
+            let folder = dataDirectory.appendingPathComponent("durable")
+            // Today's file, or tomorrow's should the request be received after midnight.
+            let now = Date()
+            let candidates = [now, now.addingTimeInterval(86_400)].map { folder.appendingPathComponent("\(IngestTimestamp.day($0)).jsonl").path }
+            let killed = try await stack.startWriter(strace: Self.killedAtFirstSync(of: candidates))
+            let refused = try await stack.post("durable", #"{"v":1}"#, key: "unsynced-1")
+            #expect(refused.status == 503)
+            #expect(try await killed.process.waitForExit() == 128 + SIGKILL)
+            // The line was written, never synced: it is in the page cache only.
+            #expect(try stack.ids("durable") == ["unsynced-1"])
+            let file = try #require(candidates.first { FileManager.default.fileExists(atPath: $0) })
+
+            let traceDirectory = try makeTemporaryDirectory("ingest-trace")
+            defer { try? FileManager.default.removeItem(at: traceDirectory) }
+            let trace = traceDirectory.appendingPathComponent("syncs.txt")
+            // The next writer's start-up reads today's file: what it indexes must be on disk before the retry counts
+            // as stored.
+            try await stack.startWriter(strace: ["-f", "--seccomp-bpf", "-qq", "-y", "-e", "trace=fdatasync,fsync", "-o", trace.path])
+            let retried = try await stack.post("durable", #"{"v":1}"#, key: "unsynced-1")
+            #expect(retried.status == 200)
+            #expect(try stack.ids("durable") == ["unsynced-1"])
+
+            let calls = try String(contentsOf: trace, encoding: .utf8).split(separator: "\n")
+            let synced = { (call: String, path: String) in calls.contains { $0.contains(" \(call)(") && $0.contains("<\(path)>) = 0") } }
+            #expect(synced("fdatasync", file), "the file's lines: \(calls)")
+            #expect(synced("fsync", folder.path), "the file's entry in its folder")
+            #expect(synced("fsync", dataDirectory.path), "the folder's entry in the data directory")
+        }
+    }
+
+    @Test("what a writer's catch-up reads counts as stored only once it is synced: a failed sync answers write_failed, never stored")
+    func catchUpSyncsBeforeTrusting() async throws {
+        try await IngestStack.with(startWriter: false) { stack in
+            let clientID = "test-ingest-\(UUID().uuidString.prefix(6))"
+            let client = try await stack.broker.connectedClient(clientID: clientID, responseTopic: Topic.replies(clientID: clientID))
+            // A day no writer reads at start-up (not today's, not yesterday's): the retry's catch-up reads it.
+            let receivedAt = "2026-01-15T12:00:00.000Z"
+            let file = stack.dataDirectory.resolvingSymlinksInPath().appendingPathComponent("durable/2026-01-15.jsonl").path
+            let killed = try await stack.startWriter(strace: Self.killedAtFirstSync(of: [file]))
+            let lost = Task { try? await client.request(Topic.ingest(domain: "durable"), payload: Self.message(id: "unsynced-2", receivedAt: receivedAt), timeout: .seconds(60)) }
+            #expect(try await killed.process.waitForExit() == 128 + SIGKILL)
+            lost.cancel()
+            #expect(try stack.ids("durable") == ["unsynced-2"])
+
+            // The next writer cannot sync that file (strace counts calls per thread, so every call fails, not only
+            // the first): what it reads there is never taken as stored.
+            let failing = try await stack.startWriter(strace: [
+                "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-e", "trace=fdatasync", "-e", "inject=fdatasync:error=EIO", "-P", file,
+            ])
+            let retry = { () async throws -> IngestReply in
+                let reply = try await client.request(Topic.ingest(domain: "durable"), payload: Self.message(id: "unsynced-2", receivedAt: receivedAt), timeout: .seconds(30))
+                return try ContractCoding.decode(IngestReply.self, from: reply.payload)
+            }
+            for _ in 0..<2 {
+                let refused = try await retry()
+                #expect(refused.error == "write_failed" && refused.stored == nil, "\(refused)")
+            }
+            #expect(try await IngestStack.metric(#"leitstand_ingest_rejected_total{reason="write_failed"}"#, at: failing.baseURL) == 2)
+            await failing.stop()
+            // A writer that can sync it finds the event there.
+            try await stack.startWriter()
+            #expect(try await retry() == .stored(1, duplicates: 1))
+            #expect(try stack.ids("durable") == ["unsynced-2"])
+            await client.disconnect()
+        }
+    }
+}
