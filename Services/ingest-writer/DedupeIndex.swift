@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 
 /// The ids already on disk for one domain, by day file. An id counts as written if it is in the day file it would
@@ -34,18 +35,32 @@ struct DedupeIndex {
     var count: Int { days.values.reduce(0) { $0 + $1.count } }
 
     /// `YYYY-MM-DD` of the day before (a day name as ``IngestTimestamp`` checked it).
-    static func previous(_ day: String) -> String {
+    static func previous(_ day: String) -> String { shifted(day, back: true) }
+
+    /// `YYYY-MM-DD` of the day after (a day name as ``IngestTimestamp`` checked it).
+    static func next(_ day: String) -> String { shifted(day, back: false) }
+
+    /// A day that is no calendar date comes back as it is: the writer only names days of checked timestamps, and
+    /// any other must never crash it (month 14 indexed past the months, issue 10).
+    private static func shifted(_ day: String, back: Bool) -> String {
         let parts = day.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3 else { return day }
-        var (year, month, dayOfMonth) = (parts[0], parts[1], parts[2] - 1)
+        guard parts.count == 3, (1...12).contains(parts[1]), (1...IngestTimestamp.daysIn(month: parts[1], year: parts[0])).contains(parts[2])
+        else { return day }
+        var (year, month, dayOfMonth) = (parts[0], parts[1], parts[2] + (back ? -1 : 1))
         if dayOfMonth == 0 {
             month -= 1
             if month == 0 {
                 month = 12
                 year -= 1
             }
-            let isLeapYear = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-            dayOfMonth = [31, isLeapYear ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+            dayOfMonth = IngestTimestamp.daysIn(month: month, year: year)
+        } else if dayOfMonth > IngestTimestamp.daysIn(month: month, year: year) {
+            dayOfMonth = 1
+            month += 1
+            if month == 13 {
+                month = 1
+                year += 1
+            }
         }
         return String(format: "%04d-%02d-%02d", year, month, dayOfMonth)
     }

@@ -154,4 +154,24 @@ struct IngestContractTests {
         #expect(IngestTimestamp.day(date) == "2026-11-23")
         #expect(IngestTimestamp.day(of: "2026-11-23T12:43:38Z") == nil && IngestTimestamp.day(of: "../11-23T12:43:38.250Z") == nil)
     }
+
+    @Test("a timestamp names a real time: calendar dates with leap years, 00:00:00.000–23:59:59.999", arguments: [
+        "2026-14-01T00:00:00.000Z", "2026-00-10T00:00:00.000Z", "2026-11-00T00:00:00.000Z", "2026-11-31T00:00:00.000Z",
+        "2026-02-29T12:00:00.000Z", "2100-02-29T12:00:00.000Z", "2026-11-23T24:00:00.000Z", "2026-11-23T23:60:00.000Z",
+        "2026-11-23T23:59:60.000Z", "0000-01-01T00:00:00.000Z", "9999-99-99T99:99:99.999Z",
+    ])
+    func impossibleTimestamps(_ timestamp: String) {
+        #expect(IngestTimestamp.day(of: timestamp) == nil)
+    }
+
+    @Test("timestamps at the edges of the calendar are days")
+    func edgeTimestamps() {
+        for (timestamp, day) in [
+            ("2024-02-29T23:59:59.999Z", "2024-02-29"), ("2000-02-29T00:00:00.000Z", "2000-02-29"), ("2026-12-31T23:59:59.999Z", "2026-12-31"),
+            ("2026-04-30T00:00:00.000Z", "2026-04-30"), ("0001-01-01T00:00:00.000Z", "0001-01-01"), ("9999-12-31T23:59:59.999Z", "9999-12-31"),
+        ] {
+            #expect(IngestTimestamp.day(of: timestamp) == Substring(day), "\(timestamp)")
+        }
+        #expect(IngestTimestamp.daysIn(month: 2, year: 2024) == 29 && IngestTimestamp.daysIn(month: 2, year: 1900) == 28)
+    }
 }

@@ -89,4 +89,30 @@ struct IngestDurabilityTests {
             await client.disconnect()
         }
     }
+
+    @Test("a receivedAt that is no real time (month 14, 29 February 2026, 24:00) is refused with invalid_batch, counted and logged; the writer stays up")
+    func impossibleDates() async throws {
+        try await IngestStack.with { stack in
+            let clientID = "test-ingest-\(UUID().uuidString.prefix(6))"
+            let client = try await stack.broker.connectedClient(clientID: clientID, responseTopic: Topic.replies(clientID: clientID))
+            let writer = try #require(stack.runningWriters.first)
+            let send = { (receivedAt: String) async throws -> IngestReply in
+                let reply = try await client.request(Topic.ingest(domain: "dates"), payload: Self.message(id: "d-\(receivedAt)", receivedAt: receivedAt), timeout: .seconds(10))
+                return try ContractCoding.decode(IngestReply.self, from: reply.payload)
+            }
+            let impossible = ["2026-14-01T00:00:00.000Z", "2026-00-10T00:00:00.000Z", "2026-02-29T12:00:00.000Z", "2026-11-23T24:00:00.000Z"]
+            for receivedAt in impossible {
+                let refused = try await send(receivedAt)
+                #expect(refused.error == "invalid_batch" && refused.stored == nil, "\(receivedAt): \(refused)")
+            }
+            #expect(writer.process.isRunning)
+            #expect(try await IngestStack.metric(#"leitstand_ingest_rejected_total{reason="invalid_batch"}"#, of: writer) == Double(impossible.count))
+            #expect(writer.process.output.components(separatedBy: "malformed ingest message dropped").count - 1 == impossible.count)
+            // The next good message is answered, over MQTT and over HTTP.
+            #expect(try await send("2024-02-29T23:59:59.999Z") == .stored(1, duplicates: 0))
+            #expect(try await stack.post("dates", #"{"fine":true}"#).status == 200)
+            #expect(try stack.ids("dates").count == 2)
+            await client.disconnect()
+        }
+    }
 }

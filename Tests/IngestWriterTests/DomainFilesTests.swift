@@ -123,6 +123,19 @@ struct DomainFilesTests {
         #expect(DedupeIndex.previous("2026-05-01") == "2026-04-30")
     }
 
+    @Test("the day after, across months, years and leap days; a name that is no date is never shifted, never a crash")
+    func nextDay() {
+        #expect(DedupeIndex.next("2026-11-23") == "2026-11-24")
+        #expect(DedupeIndex.next("2026-02-28") == "2026-03-01")
+        #expect(DedupeIndex.next("2024-02-28") == "2024-02-29")
+        #expect(DedupeIndex.next("2024-02-29") == "2024-03-01")
+        #expect(DedupeIndex.next("2026-12-31") == "2027-01-01")
+        #expect(DedupeIndex.next("2026-04-30") == "2026-05-01")
+        for name in ["2026-14-01", "2026-00-10", "2026-02-30", "nonsense"] {
+            #expect(DedupeIndex.previous(name) == name && DedupeIndex.next(name) == name)
+        }
+    }
+
     @Test("past the bound on events waiting for the disk, the writer answers writer_busy at once")
     func pendingBound() async throws {
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
