@@ -2,15 +2,19 @@ import Contracts
 import Foundation
 
 /// The ids already on disk for one domain, by day file. An id counts as written if it is in the day file it would
-/// go to or in the day before, so the dedupe window is at least 24 hours (the current and the previous UTC day)
-/// and never longer than 48. It is rebuilt from the files, so it is exactly as durable as the events themselves.
+/// go to or in the file of the day before or the day after: two sends of one id less than 24 hours apart are always
+/// found, whichever is written first; 48 hours or more apart, never. It is rebuilt from the files, so it is exactly
+/// as durable as the events themselves.
 struct DedupeIndex {
     private var days: [String: FingerprintShards] = [:]
 
-    /// Whether the id is on disk in the window of `day` (`previousDay` is `previous(day)`, worked out once per group).
-    func contains(_ fingerprint: EventFingerprint, day: String, previousDay: String) -> Bool {
-        days[day]?.contains(fingerprint) == true || days[previousDay]?.contains(fingerprint) == true
+    /// Whether the id is on disk in one of `days` (``window(of:)``, worked out once per group).
+    func contains(_ fingerprint: EventFingerprint, inAnyOf days: [String]) -> Bool {
+        days.contains { self.days[$0]?.contains(fingerprint) == true }
     }
+
+    /// The days whose files an event of `day` is looked for in: the day before, the day, the day after.
+    static func window(of day: String) -> [String] { [previous(day), day, next(day)] }
 
     /// Makes room for about `count` more ids of `day` at once, instead of rehashing millions of ids several times
     /// while a day file is read.

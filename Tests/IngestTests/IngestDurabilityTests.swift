@@ -115,4 +115,40 @@ struct IngestDurabilityTests {
             await client.disconnect()
         }
     }
+
+    @Test("an event sent again across UTC midnight is stored once: its retry is stored in the next day's file by one writer while the original waits in another, stalled one")
+    func retryAcrossMidnight() async throws {
+        try await IngestStack.with { stack in
+            let clientID = "test-ingest-\(UUID().uuidString.prefix(6))"
+            let client = try await stack.broker.connectedClient(clientID: clientID, responseTopic: Topic.replies(clientID: clientID))
+            let originalReplies = Topic.replies(clientID: "\(clientID)-original")
+            let answers = MessageCollector(try await client.subscribe(originalReplies))
+            let topic = Topic.ingest(domain: "midnight")
+            let stalled = try #require(stack.runningWriters.first)
+            stalled.process.signal(SIGSTOP)
+            defer { stalled.process.signal(SIGCONT) }
+            // Received at 23:59:59.9 and handed to the only writer, which is stalled: once the broker acknowledges
+            // the publish, it has routed the message there.
+            try await client.publish(
+                topic, payload: Self.message(id: "m-1", receivedAt: "2026-11-23T23:59:59.900Z"),
+                properties: MQTTPublishProperties(responseTopic: originalReplies, correlationData: Data("original".utf8))
+            )
+            // The client got no answer in time and sends it again after midnight; a second writer takes it. The
+            // broker hands messages to the writers in turn: a copy that goes to the stalled one waits there too.
+            try await stack.startWriter()
+            var retried: IngestReply?
+            try await waitUntil("the other writer stored the retry", timeout: .seconds(60), interval: .milliseconds(10)) {
+                let reply = try await client.request(topic, payload: Self.message(id: "m-1", receivedAt: "2026-11-24T00:00:00.400Z"), timeout: .seconds(3))
+                retried = try ContractCoding.decode(IngestReply.self, from: reply.payload)
+                return true
+            }
+            #expect(retried == .stored(1, duplicates: 0))
+            stalled.process.signal(SIGCONT)
+            let answer = try #require(try await answers.waitFor(1, timeout: .seconds(30)).first)
+            #expect(try ContractCoding.decode(IngestReply.self, from: answer.payload) == .stored(1, duplicates: 1))
+            #expect(try stack.ids("midnight") == ["m-1"])
+            answers.stop()
+            await client.disconnect()
+        }
+    }
 }
