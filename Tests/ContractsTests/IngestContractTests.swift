@@ -174,4 +174,27 @@ struct IngestContractTests {
         }
         #expect(IngestTimestamp.daysIn(month: 2, year: 2024) == 29 && IngestTimestamp.daysIn(month: 2, year: 1900) == 28)
     }
+
+    @Test("an Idempotency-Key never contains #, so no single event's id is another batch's element")
+    func keysAndBatchElements() {
+        #expect(IngestEventID.isValidKey("order-1") && !IngestEventID.isValidKey("order-1#0") && !IngestEventID.isValidKey("#"))
+        #expect(IngestEventID.isValid(IngestEventID.batchElement("order-1", index: 0)))
+        #expect(!IngestEventID.isValidKey(IngestEventID.batchElement("order-1", index: 0)))
+    }
+
+    @Test("the OpenAPI pattern of Idempotency-Key accepts exactly the characters the gateway accepts")
+    func keyPatternDocumented() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs")
+        let openAPI = try String(contentsOf: docs.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        let ingest = try #require(openAPI.range(of: "/ingest/{domain}:"))
+        let key = try #require(openAPI.range(of: "name: Idempotency-Key", range: ingest.upperBound..<openAPI.endIndex))
+        let pattern = try #require(openAPI[key.upperBound...].firstMatch(of: /pattern: '([^']*)'/)?.1)
+        let regex = try NSRegularExpression(pattern: String(pattern))
+        for byte in UInt8(0x20)...UInt8(0x7E) {
+            let key = String(repeating: String(UnicodeScalar(byte)), count: 3)
+            let documented = regex.firstMatch(in: key, range: NSRange(location: 0, length: 3)) != nil
+            #expect(documented == IngestEventID.isValidKey(key), "\(key)")
+        }
+    }
 }

@@ -60,7 +60,7 @@ final class IngestEndpoint: Sendable {
         if let key, !IngestEventID.isValidKey(key) {
             throw IngestRefusal(
                 .badRequest, "invalid_idempotency_key",
-                "Idempotency-Key must be 1–\(IngestEventID.maximumKeyLength) visible ASCII characters without \" or \\"
+                "Idempotency-Key must be 1–\(IngestEventID.maximumKeyLength) visible ASCII characters without \", \\ or # (a batch's events get <key>#<index>)"
             )
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > settings.maximumBytes { throw bodyTooLarge }
