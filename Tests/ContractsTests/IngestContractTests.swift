@@ -197,4 +197,19 @@ struct IngestContractTests {
             #expect(documented == IngestEventID.isValidKey(key), "\(key)")
         }
     }
+
+    @Test("every error code of POST /ingest is documented in docs/api.md, docs/openapi.yaml and docs/ingest.md")
+    func errorsDocumented() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs")
+        let codes = [
+            "unauthorized", "invalid_domain", "invalid_idempotency_key", "invalid_body", "invalid_json", "payload_too_large",
+            "writer_unavailable", "writer_busy",
+        ]
+        for file in ["api.md", "openapi.yaml", "ingest.md"] {
+            let text = try String(contentsOf: docs.appendingPathComponent(file), encoding: .utf8)
+            for code in codes { #expect(text.contains(code), "\(code) is not in docs/\(file)") }
+        }
+    }
 }
+

@@ -8,7 +8,7 @@ import NIOCore
 import ServiceKit
 import Synchronization
 
-/// `POST /ingest/{domain}`: checks the token, the domain, the size and the JSON, gives every event an id, hands the
+/// `POST /ingest/{domain}`: checks the token, the domain, the size, the body's framing and the JSON, gives every event an id, hands the
 /// events to the ingest-writer over MQTT (``IngestCoalescer``) and answers 200 only when the writer has replied that
 /// they are fsync'd.
 /// Anything else is a clear error; nothing waits without bound.
@@ -67,8 +67,12 @@ final class IngestEndpoint: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: settings.maximumBytes)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw bodyTooLarge
+        } catch {
+            // The body's framing is broken (a chunk size that is no hex number, chunk data longer than its size):
+            // NIO's parser fails the body stream. Every such error was answered 413 before (issue 9).
+            throw IngestRefusal(.badRequest, "invalid_body", "the request body is malformed: \(error)")
         }
         let json: CompactJSON
         do {
