@@ -49,7 +49,7 @@ final class DomainFiles {
     func write(_ batches: [IngestBatch]) -> [IngestReply] {
         // `IngestBatch.decodeAll` has checked every receivedAt; a batch without a day would name no file.
         var replies = [IngestReply](
-            repeating: .refused("invalid_batch", message: "receivedAt is not an ISO 8601 UTC time with milliseconds"),
+            repeating: .refused("invalid_batch", message: "receivedAt is not a real time as YYYY-MM-DDTHH:MM:SS.sssZ (UTC)"),
             count: batches.count
         )
         var byDay: [String: [Int]] = [:]
