@@ -8,6 +8,10 @@ import Foundation
 /// go into its dedupe index) and cuts off a torn last line. So lines never interleave, and an id written by one
 /// writer is a duplicate for all of them.
 ///
+/// Nothing read from the file is trusted before it is on disk: what another writer appended may still be in the
+/// page cache only (a writer killed between its `write()` and its `fdatasync`), and so may the file's directory
+/// entry (a writer killed before it synced the folder of a file it created). See ``catchUp(_:)``.
+///
 /// Not thread-safe: a ``DomainFiles`` owns its files and uses them from one flush at a time.
 final class DayFile {
     let path: String
@@ -16,15 +20,16 @@ final class DayFile {
     private let identity: (device: UInt64, inode: UInt64)
     /// Everything before this offset has been read (its ids indexed) or written by us; always a line boundary.
     private(set) var indexedSize: Int64 = 0
-    /// A new file is durable only once its directory entry is: the directory is synced after the first append.
+    /// The file is durable only once its directory entry is. Whoever created it may have died before syncing the
+    /// folder, so every writer syncs it once, before it trusts what it reads or acknowledges what it appends.
     private var directoryToSync: String?
 
-    private init(path: String, day: String, descriptor: Int32, identity: (UInt64, UInt64), directoryToSync: String?) {
+    private init(path: String, day: String, descriptor: Int32, identity: (UInt64, UInt64), directory: String) {
         self.path = path
         self.day = day
         self.descriptor = descriptor
         self.identity = identity
-        self.directoryToSync = directoryToSync
+        self.directoryToSync = directory
     }
 
     deinit { close(descriptor) }
@@ -32,12 +37,10 @@ final class DayFile {
     /// Opens the file, creating it when `create` is set; nil when it does not exist and is not to be created.
     static func open(directory: String, day: String, create: Bool) throws(IngestIOError) -> DayFile? {
         let path = "\(directory)/\(day).jsonl"
-        var created = false
         var descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CLOEXEC)
         if descriptor < 0 && errno == ENOENT {
             guard create else { return nil }
             descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-            created = descriptor >= 0
             // Another writer created it in between: open theirs.
             if descriptor < 0 && errno == EEXIST { descriptor = Glibc.open(path, O_RDWR | O_APPEND | O_CLOEXEC) }
         }
@@ -53,7 +56,7 @@ final class DayFile {
             day: day,
             descriptor: descriptor,
             identity: (UInt64(status.st_dev), UInt64(status.st_ino)),
-            directoryToSync: created ? directory : nil
+            directory: directory
         )
     }
 
@@ -73,15 +76,21 @@ final class DayFile {
         return try body()
     }
 
-    /// Reads the lines appended since the last look and hands each line's id (its bytes) to `visit`. A partial
-    /// last line can only be torn (appends happen whole, under the lock, which the caller holds): it is cut off and
-    /// its length returned, after a sync, so that the next append starts on a line of its own.
-    func catchUp(_ visit: (UnsafeRawBufferPointer) -> Void) throws(IngestIOError) -> Int {
+    /// Reads the lines appended since the last look and hands each line's id (its bytes) to `visit`, after syncing
+    /// them: a writer killed between its `write()` and its `fdatasync` leaves lines in the page cache only, and an
+    /// id taken from them answered a retry "already stored" although nothing was on disk (issue 10: after a power
+    /// cut the file held 107 zero bytes where that event was). A partial last line can only be torn (appends happen
+    /// whole, under the lock, which the caller holds): it is cut off, after a sync, so that the next append starts
+    /// on a line of its own.
+    func catchUp(_ visit: (UnsafeRawBufferPointer) -> Void) throws(IngestIOError) -> CatchUp {
         let size = try currentSize()
         guard size > indexedSize else {
             if size < indexedSize { indexedSize = size }  // truncated by someone else: nothing to read
-            return 0
+            return CatchUp(readBytes: 0, tornBytes: 0)
         }
+        // The lock keeps every live writer out, so everything up to `size` is synced by this one call.
+        try syncContents()
+        let start = indexedSize
         var offset = indexedSize  // where the buffer's first byte is in the file
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var filled = 0
@@ -112,12 +121,18 @@ final class DayFile {
             offset += Int64(consumed)
         }
         indexedSize = offset
-        guard filled > 0 else { return 0 }
-        try truncate(to: offset)
-        return filled
+        if filled > 0 { try truncate(to: offset) }
+        return CatchUp(readBytes: size - start, tornBytes: filled)
     }
 
-    /// Appends whole lines and syncs them (and, for a new file, its directory). On any failure the file is cut
+    /// What ``catchUp(_:)`` found: bytes read (and synced before their ids were trusted), and of those the torn
+    /// last line that was cut off.
+    struct CatchUp {
+        var readBytes: Int64
+        var tornBytes: Int
+    }
+
+    /// Appends whole lines and syncs them (and, the first time, its directory entry). On any failure the file is cut
     /// back to where it was, so that no partial line stays and nothing unsynced is reported as written.
     func append(_ lines: [UInt8]) throws(IngestIOError) -> Duration {
         guard !lines.isEmpty else { return .zero }
@@ -136,11 +151,7 @@ final class DayFile {
             }
             if let failure { throw IngestIOError("write", path, code: failure) }
             let started = ContinuousClock.now
-            guard fdatasync(descriptor) == 0 else { throw IngestIOError("fdatasync", path) }
-            if let directory = directoryToSync {
-                try Self.syncDirectory(directory)
-                directoryToSync = nil
-            }
+            try syncContents()
             indexedSize += Int64(lines.count)
             return ContinuousClock.now - started
         } catch {
@@ -158,6 +169,15 @@ final class DayFile {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw IngestIOError("stat", path) }
         return Int64(status.st_size)
+    }
+
+    /// Everything in the file is on disk, and (once) its directory entry.
+    private func syncContents() throws(IngestIOError) {
+        guard fdatasync(descriptor) == 0 else { throw IngestIOError("fdatasync", path) }
+        if let directory = directoryToSync {
+            try Self.syncDirectory(directory)
+            directoryToSync = nil
+        }
     }
 
     private func truncate(to size: Int64) throws(IngestIOError) {

@@ -1,15 +1,20 @@
+import Contracts
 import Foundation
 
 /// The ids already on disk for one domain, by day file. An id counts as written if it is in the day file it would
-/// go to or in the day before, so the dedupe window is at least 24 hours (the current and the previous UTC day)
-/// and never longer than 48. It is rebuilt from the files, so it is exactly as durable as the events themselves.
+/// go to or in the file of the day before or the day after: two sends of one id less than 24 hours apart are always
+/// found, whichever is written first; 48 hours or more apart, never. It is rebuilt from the files, so it is exactly
+/// as durable as the events themselves.
 struct DedupeIndex {
     private var days: [String: FingerprintShards] = [:]
 
-    /// Whether the id is on disk in the window of `day` (`previousDay` is `previous(day)`, worked out once per group).
-    func contains(_ fingerprint: EventFingerprint, day: String, previousDay: String) -> Bool {
-        days[day]?.contains(fingerprint) == true || days[previousDay]?.contains(fingerprint) == true
+    /// Whether the id is on disk in one of `days` (``window(of:)``, worked out once per group).
+    func contains(_ fingerprint: EventFingerprint, inAnyOf days: [String]) -> Bool {
+        days.contains { self.days[$0]?.contains(fingerprint) == true }
     }
+
+    /// The days whose files an event of `day` is looked for in: the day before, the day, the day after.
+    static func window(of day: String) -> [String] { [previous(day), day, next(day)] }
 
     /// Makes room for about `count` more ids of `day` at once, instead of rehashing millions of ids several times
     /// while a day file is read.
@@ -34,18 +39,32 @@ struct DedupeIndex {
     var count: Int { days.values.reduce(0) { $0 + $1.count } }
 
     /// `YYYY-MM-DD` of the day before (a day name as ``IngestTimestamp`` checked it).
-    static func previous(_ day: String) -> String {
+    static func previous(_ day: String) -> String { shifted(day, back: true) }
+
+    /// `YYYY-MM-DD` of the day after (a day name as ``IngestTimestamp`` checked it).
+    static func next(_ day: String) -> String { shifted(day, back: false) }
+
+    /// A day that is no calendar date comes back as it is: the writer only names days of checked timestamps, and
+    /// any other must never crash it (month 14 indexed past the months, issue 10).
+    private static func shifted(_ day: String, back: Bool) -> String {
         let parts = day.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3 else { return day }
-        var (year, month, dayOfMonth) = (parts[0], parts[1], parts[2] - 1)
+        guard parts.count == 3, (1...12).contains(parts[1]), (1...IngestTimestamp.daysIn(month: parts[1], year: parts[0])).contains(parts[2])
+        else { return day }
+        var (year, month, dayOfMonth) = (parts[0], parts[1], parts[2] + (back ? -1 : 1))
         if dayOfMonth == 0 {
             month -= 1
             if month == 0 {
                 month = 12
                 year -= 1
             }
-            let isLeapYear = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-            dayOfMonth = [31, isLeapYear ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+            dayOfMonth = IngestTimestamp.daysIn(month: month, year: year)
+        } else if dayOfMonth > IngestTimestamp.daysIn(month: month, year: year) {
+            dayOfMonth = 1
+            month += 1
+            if month == 13 {
+                month = 1
+                year += 1
+            }
         }
         return String(format: "%04d-%02d-%02d", year, month, dayOfMonth)
     }

@@ -3,11 +3,19 @@ import Foundation
 import Logging
 
 /// The open day files and the dedupe index of one domain. Used by one flush at a time (``DomainJournal``).
+///
+/// An event's id is looked for in its own day file and in the files of the day before and the day after: a request
+/// received at 23:59:59.9 that waits in a stalled writer while its retry (received after midnight) is stored by
+/// another writer must still be found, and so must the retry that one writer is given before the original
+/// (issue 10 stored both). Several writers see one another's lines only under the domain folder's lock, see
+/// ``write(_:day:)``.
 final class DomainFiles {
     let domain: String
     let directory: String
     private let dataDirectory: String
-    private var directoryExists = false
+    /// The domain folder, open once its entry in the data directory is synced; `flock`ed while a group is checked
+    /// and appended.
+    private var folder: Int32 = -1
     private var files: [String: DayFile] = [:]
     private var index = DedupeIndex()
     /// The newest day written to: the window is kept relative to it, also when a late event for an older day comes.
@@ -23,9 +31,12 @@ final class DomainFiles {
         self.logger = logger
     }
 
-    /// Reads the ids of `day` and the day before into the dedupe index (at start-up, before any event arrives).
+    deinit { if folder >= 0 { close(folder) } }
+
+    /// Reads the ids of `day` and the days around it into the dedupe index (at start-up, before any event arrives).
     func load(day: String) throws(IngestIOError) {
-        for name in [DedupeIndex.previous(day), day] {
+        try openFolder()
+        for name in [DedupeIndex.previous(day), day, DedupeIndex.next(day)] {
             guard let file = try file(for: name, create: false) else { continue }
             try file.withLock { () throws(IngestIOError) in try catchUp(file) }
         }
@@ -38,7 +49,7 @@ final class DomainFiles {
     func write(_ batches: [IngestBatch]) -> [IngestReply] {
         // `IngestBatch.decodeAll` has checked every receivedAt; a batch without a day would name no file.
         var replies = [IngestReply](
-            repeating: .refused("invalid_batch", message: "receivedAt is not an ISO 8601 UTC time with milliseconds"),
+            repeating: .refused("invalid_batch", message: "receivedAt is not a real time as YYYY-MM-DDTHH:MM:SS.sssZ (UTC)"),
             count: batches.count
         )
         var byDay: [String: [Int]] = [:]
@@ -65,66 +76,96 @@ final class DomainFiles {
         return replies
     }
 
+    /// Checks and appends one day's batches under the domain folder's lock, which every writer of the data directory
+    /// takes for that: what another writer appended to any of the three files is read before the check, and nothing
+    /// is appended to them between the check and the append. Locking the day files one after the other left a gap:
+    /// the original could pass its check of the next day's file just before the retry was appended there.
     private func write(_ batches: [IngestBatch], day: String) throws(IngestIOError) -> [IngestReply] {
-        try createDirectoryIfNeeded()
-        if let previous = try file(for: DedupeIndex.previous(day), create: false) {
-            try previous.withLock { () throws(IngestIOError) in try catchUp(previous) }
+        try openFolder()
+        let window = DedupeIndex.window(of: day)
+        // A file this writer has not read yet (the day before of a late event: a whole day, ~1 s per million lines)
+        // is read before the domain's lock, so that the other writers of the domain do not wait for that.
+        for name in window where files[name] == nil {
+            guard let file = try file(for: name, create: false) else { continue }
+            try file.withLock { () throws(IngestIOError) in try catchUp(file) }
         }
-        guard let file = try file(for: day, create: true) else { return [] }
-        return try file.withLock { () throws(IngestIOError) -> [IngestReply] in
-            try catchUp(file)
-            var lines: [UInt8] = []
-            var written: [EventFingerprint] = []
-            var inGroup = Set<EventFingerprint>()
-            var replies: [IngestReply] = []
-            let previousDay = DedupeIndex.previous(day)
-            for batch in batches {
-                var duplicates = 0
-                for event in batch.events {
-                    let fingerprint = EventFingerprint(id: event.id)
-                    guard !index.contains(fingerprint, day: day, previousDay: previousDay), inGroup.insert(fingerprint).inserted else {
-                        duplicates += 1
-                        continue
-                    }
-                    IngestRecord.append(id: event.id, receivedAt: batch.receivedAt, domain: domain, json: event.json, to: &lines)
-                    written.append(fingerprint)
-                }
-                replies.append(.stored(batch.events.count, duplicates: duplicates))
+        return try withFolderLock { () throws(IngestIOError) -> [IngestReply] in
+            for name in window where name != day {
+                guard let neighbour = try file(for: name, create: false) else { continue }
+                try neighbour.withLock { () throws(IngestIOError) in try catchUp(neighbour) }
             }
-            let syncDuration = try file.append(lines)
-            index.insert(contentsOf: written, day: day)
-            metrics.groupWritten(
-                events: written.count,
-                bytes: lines.count,
-                duplicates: batches.reduce(0) { $0 + $1.events.count } - written.count,
-                sync: syncDuration
-            )
-            return replies
+            guard let file = try file(for: day, create: true) else { return [] }
+            return try file.withLock { () throws(IngestIOError) -> [IngestReply] in
+                try catchUp(file)
+                return try append(batches, to: file, window: window)
+            }
         }
     }
 
-    /// Indexes what was appended since the last look, and counts a torn line it had to cut off.
+    /// Appends the events whose ids are not on disk in the window or earlier in this group, and answers each batch.
+    private func append(_ batches: [IngestBatch], to file: DayFile, window: [String]) throws(IngestIOError) -> [IngestReply] {
+        var lines: [UInt8] = []
+        var written: [EventFingerprint] = []
+        var inGroup = Set<EventFingerprint>()
+        var replies: [IngestReply] = []
+        for batch in batches {
+            var duplicates = 0
+            for event in batch.events {
+                let fingerprint = EventFingerprint(id: event.id)
+                guard !index.contains(fingerprint, inAnyOf: window), inGroup.insert(fingerprint).inserted else {
+                    duplicates += 1
+                    continue
+                }
+                IngestRecord.append(id: event.id, receivedAt: batch.receivedAt, domain: domain, json: event.json, to: &lines)
+                written.append(fingerprint)
+            }
+            replies.append(.stored(batch.events.count, duplicates: duplicates))
+        }
+        let syncDuration = try file.append(lines)
+        index.insert(contentsOf: written, day: file.day)
+        metrics.groupWritten(
+            events: written.count,
+            bytes: lines.count,
+            duplicates: batches.reduce(0) { $0 + $1.events.count } - written.count,
+            sync: syncDuration
+        )
+        return replies
+    }
+
+    /// Indexes what was appended since the last look (synced first, see ``DayFile/catchUp(_:)``), and counts a
+    /// torn line it had to cut off.
     private func catchUp(_ file: DayFile) throws(IngestIOError) {
         let day = file.day
         // Lines are ~100 bytes or more: reserving for unread bytes / 100 ids avoids rehashing while reading.
         let unread = try file.unreadBytes
         if unread > 1 << 20 { index.reserve(Int(unread / 100), day: day) }
-        let torn = try file.catchUp { id in index.insert(EventFingerprint(idBytes: id), day: day) }
-        if torn > 0 {
+        let found = try file.catchUp { id in index.insert(EventFingerprint(idBytes: id), day: day) }
+        if found.readBytes > 0 { metrics.catchUpSynced() }
+        if found.tornBytes > 0 {
             metrics.tornLineRepaired()
-            logger.warning("cut off a torn last line", metadata: ["ingest.file": "\(file.path)", "ingest.bytes": "\(torn)"])
+            logger.warning("cut off a torn last line", metadata: ["ingest.file": "\(file.path)", "ingest.bytes": "\(found.tornBytes)"])
         }
     }
 
-    /// A new domain folder is durable only once the data directory's entry for it is synced.
-    private func createDirectoryIfNeeded() throws(IngestIOError) {
-        guard !directoryExists else { return }
-        if mkdir(directory, 0o750) == 0 {
-            try DayFile.syncDirectory(dataDirectory)
-        } else if errno != EEXIST {
-            throw IngestIOError("mkdir", directory)
+    /// Creates the domain folder if needed, syncs its entry in the data directory and opens it for the lock. The
+    /// folder is durable only once that entry is synced, and whoever created it may have been killed between its
+    /// `mkdir` and the sync: every writer syncs it once, before it trusts or acknowledges anything in the folder.
+    private func openFolder() throws(IngestIOError) {
+        guard folder < 0 else { return }
+        if mkdir(directory, 0o750) != 0 && errno != EEXIST { throw IngestIOError("mkdir", directory) }
+        try DayFile.syncDirectory(dataDirectory)
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw IngestIOError("open", directory) }
+        folder = descriptor
+    }
+
+    /// Runs `body` holding the domain folder's exclusive lock (waiting for another writer's group to finish).
+    private func withFolderLock<Result>(_ body: () throws(IngestIOError) -> Result) throws(IngestIOError) -> Result {
+        while flock(folder, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw IngestIOError("lock", directory) }
         }
-        directoryExists = true
+        defer { flock(folder, LOCK_UN) }
+        return try body()
     }
 
     /// The open file of a day, opened (again, if the path now names another file) when needed.

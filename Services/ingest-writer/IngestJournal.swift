@@ -27,8 +27,9 @@ final class IngestJournal: Sendable {
     /// True once ``open()`` has repaired and indexed the directory.
     var isOpen: Bool { opened.load(ordering: .acquiring) }
 
-    /// Cuts torn last lines off every day file, and indexes the ids of today's and yesterday's files of every
-    /// domain, before the first event is taken. A directory restored from a backup is just a directory.
+    /// Cuts torn last lines off every day file, and indexes the ids of yesterday's, today's and (if there is one)
+    /// tomorrow's files of every domain, synced first, before the first event is taken. A directory restored from
+    /// a backup is just a directory.
     func open(now: Date = Date()) async throws {
         let started = ContinuousClock.now
         let today = IngestTimestamp.day(now)

@@ -6,6 +6,8 @@ struct WriterMetrics: Sendable {
     private let bytesWritten = Counter(label: "leitstand_ingest_bytes_written_total")
     private let duplicates = Counter(label: "leitstand_ingest_duplicates_total")
     private let tornLinesRepaired = Counter(label: "leitstand_ingest_torn_lines_repaired_total")
+    /// Syncs of lines another writer (or a killed one) appended, before their ids are trusted.
+    private let catchUpSyncs = Counter(label: "leitstand_ingest_catch_up_syncs_total")
     /// Events per fsync: group commit at work.
     private let groupEvents = Recorder(label: "leitstand_ingest_group_events")
     private let fsyncDuration = Timer(label: "leitstand_ingest_fsync_seconds", preferredDisplayUnit: .seconds)
@@ -23,6 +25,8 @@ struct WriterMetrics: Sendable {
     }
 
     func tornLineRepaired() { tornLinesRepaired.increment() }
+
+    func catchUpSynced() { catchUpSyncs.increment() }
 
     func pending(_ events: Int) { pendingEvents.record(events) }
 

@@ -154,4 +154,62 @@ struct IngestContractTests {
         #expect(IngestTimestamp.day(date) == "2026-11-23")
         #expect(IngestTimestamp.day(of: "2026-11-23T12:43:38Z") == nil && IngestTimestamp.day(of: "../11-23T12:43:38.250Z") == nil)
     }
+
+    @Test("a timestamp names a real time: calendar dates with leap years, 00:00:00.000–23:59:59.999", arguments: [
+        "2026-14-01T00:00:00.000Z", "2026-00-10T00:00:00.000Z", "2026-11-00T00:00:00.000Z", "2026-11-31T00:00:00.000Z",
+        "2026-02-29T12:00:00.000Z", "2100-02-29T12:00:00.000Z", "2026-11-23T24:00:00.000Z", "2026-11-23T23:60:00.000Z",
+        "2026-11-23T23:59:60.000Z", "0000-01-01T00:00:00.000Z", "9999-99-99T99:99:99.999Z",
+    ])
+    func impossibleTimestamps(_ timestamp: String) {
+        #expect(IngestTimestamp.day(of: timestamp) == nil)
+    }
+
+    @Test("timestamps at the edges of the calendar are days")
+    func edgeTimestamps() {
+        for (timestamp, day) in [
+            ("2024-02-29T23:59:59.999Z", "2024-02-29"), ("2000-02-29T00:00:00.000Z", "2000-02-29"), ("2026-12-31T23:59:59.999Z", "2026-12-31"),
+            ("2026-04-30T00:00:00.000Z", "2026-04-30"), ("0001-01-01T00:00:00.000Z", "0001-01-01"), ("9999-12-31T23:59:59.999Z", "9999-12-31"),
+        ] {
+            #expect(IngestTimestamp.day(of: timestamp) == Substring(day), "\(timestamp)")
+        }
+        #expect(IngestTimestamp.daysIn(month: 2, year: 2024) == 29 && IngestTimestamp.daysIn(month: 2, year: 1900) == 28)
+    }
+
+    @Test("an Idempotency-Key never contains #, so no single event's id is another batch's element")
+    func keysAndBatchElements() {
+        #expect(IngestEventID.isValidKey("order-1") && !IngestEventID.isValidKey("order-1#0") && !IngestEventID.isValidKey("#"))
+        #expect(IngestEventID.isValid(IngestEventID.batchElement("order-1", index: 0)))
+        #expect(!IngestEventID.isValidKey(IngestEventID.batchElement("order-1", index: 0)))
+    }
+
+    @Test("the OpenAPI pattern of Idempotency-Key accepts exactly the characters the gateway accepts")
+    func keyPatternDocumented() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs")
+        let openAPI = try String(contentsOf: docs.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        let ingest = try #require(openAPI.range(of: "/ingest/{domain}:"))
+        let key = try #require(openAPI.range(of: "name: Idempotency-Key", range: ingest.upperBound..<openAPI.endIndex))
+        let pattern = try #require(openAPI[key.upperBound...].firstMatch(of: /pattern: '([^']*)'/)?.1)
+        let regex = try NSRegularExpression(pattern: String(pattern))
+        for byte in UInt8(0x20)...UInt8(0x7E) {
+            let key = String(repeating: String(UnicodeScalar(byte)), count: 3)
+            let documented = regex.firstMatch(in: key, range: NSRange(location: 0, length: 3)) != nil
+            #expect(documented == IngestEventID.isValidKey(key), "\(key)")
+        }
+    }
+
+    @Test("every error code of POST /ingest is documented in docs/api.md, docs/openapi.yaml and docs/ingest.md")
+    func errorsDocumented() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs")
+        let codes = [
+            "unauthorized", "invalid_domain", "invalid_idempotency_key", "invalid_body", "invalid_json", "payload_too_large",
+            "writer_unavailable", "writer_busy",
+        ]
+        for file in ["api.md", "openapi.yaml", "ingest.md"] {
+            let text = try String(contentsOf: docs.appendingPathComponent(file), encoding: .utf8)
+            for code in codes { #expect(text.contains(code), "\(code) is not in docs/\(file)") }
+        }
+    }
 }
+

@@ -10,6 +10,7 @@ final class IngestStack: @unchecked Sendable {
     let dataDirectory: URL
     private(set) var gateway: ServiceProcess
     private var writers: [ServiceProcess] = []
+    private var tracedWriters: [TracedWriter] = []
 
     static let gatewayPassword = randomSecret()
     static let writerPassword = randomSecret()
@@ -86,6 +87,33 @@ final class IngestStack: @unchecked Sendable {
     func stopWriters() async {
         for writer in writers { await writer.stop() }
         writers.removeAll()
+        for writer in tracedWriters { await writer.stop() }
+        tracedWriters.removeAll()
+    }
+
+    /// Starts a writer under `strace` with `arguments` (to kill it at a chosen system call, to make a call fail, or
+    /// to record its syncs) and returns once it takes events, like ``startWriter(_:)``.
+    @discardableResult
+    func startWriter(strace arguments: [String]) async throws -> TracedWriter {
+        for attempt in 1...3 {
+            let writer = try TracedWriter(arguments: arguments, writer: try projectExecutable("ingest-writer"), environment: try writerEnvironment())
+            tracedWriters.append(writer)
+            // ptrace stops the writer at system calls: give it time on a loaded machine.
+            try await waitUntil("the traced writer listens", timeout: .seconds(60)) {
+                isListening(port: writer.port) || !writer.process.isRunning
+            }
+            guard writer.process.isRunning else {
+                // A parallel test took the port between the check and the bind: another one.
+                if writer.process.output.contains("Address already in use") && attempt < 3 { continue }
+                throw TestSupportError("the traced writer exited:\n\(writer.process.output)")
+            }
+            try await waitUntil("the traced writer takes events", timeout: .seconds(60)) {
+                guard (try? await self.post("probe", #"{"probe":true}"#))?.status == 200 else { return false }
+                return (try? await Self.metric("leitstand_ingest_events_stored_total", at: writer.baseURL)) ?? 0 > 0
+            }
+            return writer
+        }
+        throw TestSupportError("the traced writer did not start")
     }
 
     /// POSTs `body` to `/ingest/{domain}` with the ingest token (unless other headers are given).
@@ -119,7 +147,12 @@ final class IngestStack: @unchecked Sendable {
 
     /// A counter of the writer's `/metrics`.
     static func metric(_ name: String, of service: ServiceProcess) async throws -> Double {
-        let text = try await HTTPProbe.get("\(service.baseURL)/metrics").text
+        try await metric(name, at: service.baseURL)
+    }
+
+    /// A counter of the `/metrics` of the service at `baseURL`.
+    static func metric(_ name: String, at baseURL: String) async throws -> Double {
+        let text = try await HTTPProbe.get("\(baseURL)/metrics").text
         let line = text.split(separator: "\n").first { $0.hasPrefix("\(name) ") }
         return line.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
     }
@@ -129,6 +162,7 @@ final class IngestStack: @unchecked Sendable {
     private func printOutputs() async {
         print("gateway output:\n\(gateway.process.output.suffix(6_000))")
         for writer in writers { print("writer output:\n\(writer.process.output.suffix(6_000))") }
+        for writer in tracedWriters { print("traced writer output:\n\(writer.process.output.suffix(6_000))") }
     }
 
     private func stopAll() async {

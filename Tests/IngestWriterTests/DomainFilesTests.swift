@@ -52,6 +52,31 @@ struct DomainFilesTests {
         #expect(try lines("2026-03-02") == ["x"])
     }
 
+    @Test("the retry written after midnight comes first: the original of the day before is a duplicate")
+    func retryBeforeOriginalAcrossMidnight() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let files = files()
+        #expect(files.write([batch(["k"], at: "2026-11-24T00:00:00.400Z")]) == [.stored(1, duplicates: 0)])
+        #expect(files.write([batch(["k"], at: "2026-11-23T23:59:59.900Z")]) == [.stored(1, duplicates: 1)])
+        #expect(try lines("2026-11-24") == ["k"])
+        #expect(try lines("2026-11-23").isEmpty)
+        // Two days apart is outside the window, in either order.
+        #expect(files.write([batch(["far"], at: "2026-11-25T08:00:00.000Z")]) == [.stored(1, duplicates: 0)])
+        #expect(files.write([batch(["far"], at: "2026-11-23T08:00:00.000Z")]) == [.stored(1, duplicates: 0)])
+    }
+
+    @Test("another writer stored the retry in the next day's file: the original is a duplicate here")
+    func anotherWritersRetryAcrossMidnight() throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let stalled = files()
+        let other = files()
+        _ = stalled.write([batch(["before"], at: "2026-11-23T23:59:58.000Z")])
+        #expect(other.write([batch(["k"], at: "2026-11-24T00:00:00.400Z")]) == [.stored(1, duplicates: 0)])
+        #expect(stalled.write([batch(["k"], at: "2026-11-23T23:59:59.900Z")]) == [.stored(1, duplicates: 1)])
+        #expect(try lines("2026-11-23") == ["before"])
+        #expect(try lines("2026-11-24") == ["k"])
+    }
+
     @Test("a restarted writer finds the ids of today and yesterday on disk")
     func indexRebuiltFromFiles() throws {
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
@@ -121,6 +146,19 @@ struct DomainFilesTests {
         #expect(DedupeIndex.previous("2100-03-01") == "2100-02-28")
         #expect(DedupeIndex.previous("2027-01-01") == "2026-12-31")
         #expect(DedupeIndex.previous("2026-05-01") == "2026-04-30")
+    }
+
+    @Test("the day after, across months, years and leap days; a name that is no date is never shifted, never a crash")
+    func nextDay() {
+        #expect(DedupeIndex.next("2026-11-23") == "2026-11-24")
+        #expect(DedupeIndex.next("2026-02-28") == "2026-03-01")
+        #expect(DedupeIndex.next("2024-02-28") == "2024-02-29")
+        #expect(DedupeIndex.next("2024-02-29") == "2024-03-01")
+        #expect(DedupeIndex.next("2026-12-31") == "2027-01-01")
+        #expect(DedupeIndex.next("2026-04-30") == "2026-05-01")
+        for name in ["2026-14-01", "2026-00-10", "2026-02-30", "nonsense"] {
+            #expect(DedupeIndex.previous(name) == name && DedupeIndex.next(name) == name)
+        }
     }
 
     @Test("past the bound on events waiting for the disk, the writer answers writer_busy at once")

@@ -8,7 +8,7 @@ import NIOCore
 import ServiceKit
 import Synchronization
 
-/// `POST /ingest/{domain}`: checks the token, the domain, the size and the JSON, gives every event an id, hands the
+/// `POST /ingest/{domain}`: checks the token, the domain, the size, the body's framing and the JSON, gives every event an id, hands the
 /// events to the ingest-writer over MQTT (``IngestCoalescer``) and answers 200 only when the writer has replied that
 /// they are fsync'd.
 /// Anything else is a clear error; nothing waits without bound.
@@ -60,15 +60,19 @@ final class IngestEndpoint: Sendable {
         if let key, !IngestEventID.isValidKey(key) {
             throw IngestRefusal(
                 .badRequest, "invalid_idempotency_key",
-                "Idempotency-Key must be 1–\(IngestEventID.maximumKeyLength) visible ASCII characters without \" or \\"
+                "Idempotency-Key must be 1–\(IngestEventID.maximumKeyLength) visible ASCII characters without \", \\ or # (a batch's events get <key>#<index>)"
             )
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > settings.maximumBytes { throw bodyTooLarge }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: settings.maximumBytes)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw bodyTooLarge
+        } catch {
+            // The body's framing is broken (a chunk size that is no hex number, chunk data longer than its size):
+            // NIO's parser fails the body stream. Every such error was answered 413 before (issue 9).
+            throw IngestRefusal(.badRequest, "invalid_body", "the request body is malformed: \(error)")
         }
         let json: CompactJSON
         do {

@@ -72,7 +72,8 @@ public struct IngestBatch: Sendable, Equatable {
     }
 
     /// Reads a message of one or more batches and checks everything a writer relies on: each header, the
-    /// timestamp's shape, every id, one line per id, and that each event line is compact JSON.
+    /// timestamp (a real time, see ``IngestTimestamp/day(of:)``), every id, one line per id, and that each event
+    /// line is compact JSON.
     public static func decodeAll(_ data: Data) throws(IngestBatchError) -> [IngestBatch] {
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         var batches: [IngestBatch] = []
@@ -82,7 +83,7 @@ public struct IngestBatch: Sendable, Equatable {
                 throw IngestBatchError("the header line is not {\"ids\":[…],\"receivedAt\":\"…\"}")
             }
             guard IngestTimestamp.day(of: header.receivedAt) != nil else {
-                throw IngestBatchError("receivedAt is not an ISO 8601 UTC time with milliseconds")
+                throw IngestBatchError("receivedAt is not a real time as YYYY-MM-DDTHH:MM:SS.sssZ (UTC)")
             }
             let eventLines = lines[(next + 1)...].prefix(header.ids.count)
             guard eventLines.count == header.ids.count else {
