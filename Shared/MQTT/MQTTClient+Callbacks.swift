@@ -108,22 +108,19 @@ extension MQTTClient {
                 }
                 return
             }
-            for route in state.routes.values {
-                guard let continuation = route.continuation, Self.topic(message.topic, matches: route.filter) else { continue }
+            state.topicTree.forEachMatch(of: message.topic) { token in
+                guard let continuation = state.routes[token]?.continuation else { return }
                 resumptions.yield(message, to: continuation)
             }
         }
         resumptions.run()
     }
 
-    /// MQTT topic matching, with a shared subscription's `$share/<group>/` prefix taken off the filter first.
+    /// MQTT topic matching by libmosquitto (`mosquitto_topic_matches_sub`), with a shared subscription's
+    /// `$share/<group>/` prefix taken off the filter first. Incoming messages are routed by ``TopicTree`` instead,
+    /// which its tests check against this.
     public static func topic(_ topic: String, matches filter: String) -> Bool {
-        var filter = Substring(filter)
-        if filter.hasPrefix("$share/") {
-            let levels = filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
-            guard levels.count == 3 else { return false }
-            filter = levels[2]
-        }
+        guard let filter = TopicTree.matchedFilter(filter) else { return false }
         var result = false
         return mosquitto_topic_matches_sub(String(filter), topic, &result) == MOSQ_ERR_SUCCESS.rawValue && result
     }

@@ -139,6 +139,8 @@ extension MQTTClient {
             // Finishing a stream runs its termination handler, which takes the lock: it too waits until after.
             for route in state.routes.values { if let continuation = route.continuation { resumptions.finish(continuation) } }
             state.routes.removeAll()
+            state.topicTree = TopicTree()
+            state.routesPerFilter.removeAll()
             defer { state.threadExitWaiters.removeAll() }
             return Array(state.threadExitWaiters.values)
         }

@@ -50,6 +50,10 @@ public final class MQTTClient: Sendable {
         var subscribes = PendingAcknowledgements<Int32>()
         var requests = PendingRequests()
         var routes: [UInt64: Route] = [:]
+        /// The routes that stream messages, by filter, for matching incoming topics.
+        var topicTree = TopicTree()
+        /// How many routes use each filter: the broker's subscription ends with the last of them.
+        var routesPerFilter: [String: Int] = [:]
         /// Subscriptions re-sent after a reconnect, by message id, so their SUBACK can mark the routes granted.
         var resubscriptions: [Int32: [UInt64]] = [:]
         var threadExitWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
@@ -87,7 +91,7 @@ public final class MQTTClient: Sendable {
         if let responseTopic = configuration.responseTopic {
             let token = makeToken()
             state.withLock { state in
-                state.routes[token] = Route(filter: responseTopic, qos: .atLeastOnce, options: [], continuation: nil, granted: false)
+                state.addRoute(Route(filter: responseTopic, qos: .atLeastOnce, options: [], continuation: nil, granted: false), token: token)
             }
         }
     }
@@ -283,7 +287,7 @@ public final class MQTTClient: Sendable {
         let (stream, continuation) = AsyncStream<MQTTMessage>.makeStream()
         let token = makeToken()
         state.withLock { state in
-            state.routes[token] = Route(filter: filter, qos: qos, options: options, continuation: continuation, granted: false)
+            state.addRoute(Route(filter: filter, qos: qos, options: options, continuation: continuation, granted: false), token: token)
         }
         continuation.onTermination = { [weak self] _ in self?.removeRoute(token) }
         let reasonCode = try await withTaskCancellationHandler {
@@ -317,8 +321,8 @@ public final class MQTTClient: Sendable {
 
     private func removeRoute(_ token: UInt64) {
         state.withLock { state in
-            guard let route = state.routes.removeValue(forKey: token) else { return }
-            let stillWanted = state.routes.values.contains { $0.filter == route.filter }
+            guard let route = state.removeRoute(token) else { return }
+            let stillWanted = state.routesPerFilter[route.filter] != nil
             if !stillWanted && state.isConnected {
                 _ = mosquitto_unsubscribe_v5(handle, nil, route.filter, nil)
                 wakeup.wakeIfSleeping()
@@ -361,5 +365,22 @@ public final class MQTTClient: Sendable {
             // It finishes and frees the handle by itself; shutdown must not wait for it.
             logger.warning("MQTT network thread did not stop in time; leaving it to finish", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+extension MQTTClient.State {
+    mutating func addRoute(_ route: MQTTClient.Route, token: UInt64) {
+        routes[token] = route
+        routesPerFilter[route.filter, default: 0] += 1
+        // The reply route resumes requests (matched by topic and correlation data), so it needs no matching.
+        if route.continuation != nil { topicTree.insert(token, filter: route.filter) }
+    }
+
+    mutating func removeRoute(_ token: UInt64) -> MQTTClient.Route? {
+        guard let route = routes.removeValue(forKey: token) else { return nil }
+        if route.continuation != nil { topicTree.remove(token, filter: route.filter) }
+        routesPerFilter[route.filter, default: 1] -= 1
+        if routesPerFilter[route.filter] == 0 { routesPerFilter[route.filter] = nil }
+        return route
     }
 }
