@@ -62,10 +62,13 @@ extension MQTTClient {
         logger.info("MQTT connected", metadata: [
             "mqtt.broker": "\(configuration.host):\(configuration.port)", "mqtt.sessionPresent": "\(sessionPresent)",
         ])
-        if let birth = configuration.birth?(),
-            let messageID = try? enqueuePublish(birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init())
-        {
-            publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+        if let birth = configuration.birth?() {
+            do {
+                let messageID = try enqueuePublish(birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init())
+                publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+            } catch {
+                logger.error("MQTT birth message not published", metadata: ["mqtt.topic": "\(birth.topic)", "error": "\(error)"])
+            }
         }
         for waiter in waiters { waiter.resume() }
     }

@@ -111,6 +111,10 @@ public final class MQTTClient: Sendable {
             try check("mosquitto_tls_set", mosquitto_tls_set(handle, configuration.caFile, nil, nil, nil, nil))
         }
         if let will = configuration.will {
+            let bytes = PacketSize.connect(with: will, configuration: configuration)
+            guard bytes <= configuration.maximumPacketSize else {
+                throw .payloadTooLarge(topic: will.topic, bytes: bytes, limit: configuration.maximumPacketSize)
+            }
             let rc = will.payload.withUnsafeBytes { bytes in
                 mosquitto_will_set_v5(handle, will.topic, Int32(bytes.count), bytes.baseAddress, MQTTQoS.atLeastOnce.rawValue, will.retain, nil)
             }
@@ -180,6 +184,9 @@ public final class MQTTClient: Sendable {
     /// first refusal. One wait for the whole batch: a client streaming many messages saves a task wake-up per
     /// message. Disconnects behave as for ``publish(_:payload:qos:retain:properties:)``.
     public func publish(batch messages: [MQTTOutgoingMessage], qos: MQTTQoS = .atLeastOnce) async throws {
+        for message in messages {
+            try checkSize(of: message.topic, payload: message.payload, qos: qos, properties: message.properties)
+        }
         var messageIDs: [Int32] = []
         messageIDs.reserveCapacity(messages.count)
         do {
@@ -251,6 +258,14 @@ public final class MQTTClient: Sendable {
         tokens.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
+    /// Refuses a message whose packet would exceed the broker's maximum packet size, connected or not.
+    func checkSize(of topic: String, payload: Data, qos: MQTTQoS, properties: MQTTPublishProperties) throws(MQTTError) {
+        let bytes = PacketSize.publish(topic: topic, payloadBytes: payload.count, qos: qos, properties: properties)
+        guard bytes <= configuration.maximumPacketSize else {
+            throw .payloadTooLarge(topic: topic, bytes: bytes, limit: configuration.maximumPacketSize)
+        }
+    }
+
     /// Hands a PUBLISH to libmosquitto (which queues it for the network thread) and returns its message id.
     func enqueuePublish(
         _ topic: String,
@@ -259,6 +274,7 @@ public final class MQTTClient: Sendable {
         retain: Bool,
         properties: MQTTPublishProperties
     ) throws(MQTTError) -> Int32 {
+        try checkSize(of: topic, payload: payload, qos: qos, properties: properties)
         let list = MosquittoPropertyList(publish: properties)
         var messageID: Int32 = 0
         let rc = payload.withUnsafeBytes { bytes in

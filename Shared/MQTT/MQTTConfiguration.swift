@@ -44,6 +44,11 @@ public struct MQTTConfiguration: Sendable {
     /// QoS 1/2 messages in flight at once in each direction (MQTT v5 Receive Maximum, and our send maximum, which
     /// the broker's Receive Maximum can lower). libmosquitto's default of 20 caps a busy client's pipeline.
     public var inflightWindow: Int = 1_000
+    /// The largest packet the broker takes (its `max_packet_size`; deploy/mosquitto sets 2 MiB). Every publish is
+    /// checked against it before it is queued: libmosquitto 2.0.11 checks only once it has the broker's CONNACK,
+    /// and a too-large message queued while disconnected aborts the process on reconnect (`log__printf: Assertion
+    /// 'mosq' failed`, issue 10 item 8).
+    public var maximumPacketSize: Int = 2_097_152
     /// Where replies to this client's requests arrive (see ``MQTTClient/request(_:payload:timeout:)``).
     public var responseTopic: String?
 

@@ -16,6 +16,9 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
     case shutDown
     /// No reply or acknowledgement arrived in time.
     case timeout(operation: String)
+    /// A message to `topic` would make a packet of `bytes` bytes (MQTT headers and properties included), more than
+    /// ``MQTTConfiguration/maximumPacketSize`` (`limit`). Nothing was queued.
+    case payloadTooLarge(topic: String, bytes: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -27,6 +30,7 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noSubscribers(let topic): "nobody subscribes to \(topic)"
         case .shutDown: "the MQTT client was shut down"
         case .timeout(let operation): "\(operation) timed out"
+        case .payloadTooLarge(let topic, let bytes, let limit): "a message to \(topic) would be \(bytes) bytes, more than the broker's limit of \(limit)"
         }
     }
 }

@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import MQTT
+import Synchronization
+import TestSupport
+import Testing
+
+/// What the client refuses, bounds or sheds so that no caller can make it hang, grow without bound or crash.
+@Suite("MQTT client limits against a real Mosquitto", .timeLimit(.minutes(3)))
+struct MQTTClientLimitsTests {
+    @Test("a publish over the broker's packet limit fails before it is queued, connected or not, and the reconnect survives")
+    func oversizePublish() async throws {
+        try await MosquittoBroker.with { broker in
+            let requesterID = "big-\(UUID().uuidString.prefix(6))"
+            let client = try await broker.connectedClient(clientID: requesterID, responseTopic: "leitstand/reply/\(requesterID)")
+            let limit = client.configuration.maximumPacketSize
+            let topic = "leitstand/test/big"
+            // Fixed header (1 + 3 length bytes), topic (2 + 18), message id (2), property length (1): 27 bytes.
+            let largest = Data(count: limit - 27)
+            try await client.publish(topic, payload: largest)
+            let tooLarge = Data(count: limit - 26)
+            let refusal = MQTTError.payloadTooLarge(topic: topic, bytes: limit + 1, limit: limit)
+            await #expect(throws: refusal) { try await client.publish(topic, payload: tooLarge) }
+
+            try await broker.stop()
+            try await waitUntil("the client saw the broker go") { !client.isConnected }
+            // A client that has not been connected yet does not know the broker's limit: libmosquitto would queue
+            // the message and abort the process ("log__printf: Assertion 'mosq' failed") when it sends it after
+            // the connect.
+            let fresh = try broker.client(broker.configuration())
+            fresh.start()
+            let started = ContinuousClock.now
+            await #expect(throws: refusal) { try await fresh.publish(topic, payload: tooLarge) }
+            await #expect(throws: refusal) { try await client.publish(topic, payload: tooLarge) }
+            await #expect(throws: refusal) {
+                try await client.publish(batch: [MQTTOutgoingMessage(topic: topic, payload: Data("small".utf8)), MQTTOutgoingMessage(topic: topic, payload: tooLarge)])
+            }
+            let request = MQTTMessage(topic: "leitstand/rpc/x/y", payload: Data(), responseTopic: topic, correlationData: Data([1]))
+            let replyRefusal = #expect(throws: MQTTError.self) { try client.reply(to: request, payload: tooLarge) }
+            if case .payloadTooLarge(topic, let bytes, limit) = replyRefusal {
+                #expect(bytes > limit)
+            } else {
+                Issue.record("a reply too large for the broker threw \(String(describing: replyRefusal))")
+            }
+            #expect(ContinuousClock.now - started < .seconds(2))
+
+            try await broker.start()
+            try await waitUntil("both clients connected", timeout: .seconds(15)) { client.isConnected && fresh.isConnected }
+            let subscriber = try await broker.connectedClient()
+            let collector = MessageCollector(try await subscriber.subscribe(topic))
+            defer { collector.stop() }
+            try await waitUntil("a message arrives after the reconnect") {
+                try await client.publish(topic, payload: Data("after".utf8))
+                return !collector.messages.isEmpty
+            }
+            let before = collector.messages.count
+            try await fresh.publish(topic, payload: Data("after".utf8))
+            try await collector.waitFor(before + 1)
+            // Nothing of the refused batch was queued: only what was published after the reconnect arrives.
+            #expect(collector.messages.allSatisfy { $0.payload == Data("after".utf8) })
+        }
+    }
+}
