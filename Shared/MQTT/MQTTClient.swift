@@ -165,19 +165,21 @@ public final class MQTTClient: Sendable {
     }
 
     /// Publishes a message. For QoS 1 and 2 it returns when the broker has acknowledged it (which says the broker
-    /// has it, never that a subscriber processed it); it throws ``MQTTError/refused(operation:reasonCode:)`` when
-    /// the broker refused it, e.g. because the ACL does not allow this topic.
+    /// has it, never that a subscriber processed it), with ``MQTTDelivery/noMatchingSubscribers`` when the broker
+    /// had nobody to deliver it to; it throws ``MQTTError/refused(operation:reasonCode:)`` when the broker refused
+    /// it, e.g. because the ACL does not allow this topic.
     /// While disconnected, a QoS 1 or 2 publish waits for the reconnect and is sent then (bound it with a timeout
     /// or cancellation); QoS 0 fails with ``MQTTError/notConnected``.
+    @discardableResult
     public func publish(
         _ topic: String,
         payload: Data,
         qos: MQTTQoS = .atLeastOnce,
         retain: Bool = false,
         properties: MQTTPublishProperties = .init()
-    ) async throws {
+    ) async throws -> MQTTDelivery {
         let messageID = try enqueuePublish(topic, payload: payload, qos: qos, retain: retain, properties: properties)
-        try await awaitAcknowledgements(of: [messageID], qos: qos)
+        return try await awaitAcknowledgements(of: [messageID], qos: qos)
     }
 
     /// Publishes several messages and returns when the broker has acknowledged all of them (QoS 1/2), throwing the
@@ -198,17 +200,17 @@ public final class MQTTClient: Sendable {
             publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs) }
             throw error
         }
-        try await awaitAcknowledgements(of: messageIDs, qos: qos)
+        _ = try await awaitAcknowledgements(of: messageIDs, qos: qos)
     }
 
-    private func awaitAcknowledgements(of messageIDs: [Int32], qos: MQTTQoS) async throws {
+    private func awaitAcknowledgements(of messageIDs: [Int32], qos: MQTTQoS) async throws -> MQTTDelivery {
         guard qos != .atMostOnce else {
             publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs) }
-            return
+            return .delivered
         }
         let token = makeToken()
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MQTTDelivery, any Error>) in
                 var resumptions = Resumptions()
                 publishAcknowledgements.withLock { acknowledgements in
                     if Task.isCancelled {

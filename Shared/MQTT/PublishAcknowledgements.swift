@@ -11,8 +11,9 @@ import Foundation
 struct PublishAcknowledgements {
     private struct Group {
         var pending: Set<Int32>
-        var continuation: CheckedContinuation<Void, any Error>
+        var continuation: CheckedContinuation<MQTTDelivery, any Error>
         var firstRefusal: Int32?
+        var noMatchingSubscribers = false
     }
 
     private var groups: [UInt64: Group] = [:]
@@ -54,11 +55,12 @@ struct PublishAcknowledgements {
         return nil
     }
 
-    /// Waits for the acknowledgements of QoS 1/2 publishes; resumes once all came, failing with the first refusal.
+    /// Waits for the acknowledgements of QoS 1/2 publishes; resumes once all came, failing with the first refusal,
+    /// and with ``MQTTDelivery/noMatchingSubscribers`` if any of them had no subscriber.
     mutating func wait(
         messageIDs: [Int32],
         token: UInt64,
-        continuation: CheckedContinuation<Void, any Error>,
+        continuation: CheckedContinuation<MQTTDelivery, any Error>,
         _ resumptions: inout Resumptions
     ) {
         groups[token] = Group(pending: Set(messageIDs), continuation: continuation)
@@ -100,6 +102,7 @@ struct PublishAcknowledgements {
         guard var group = groups[token] else { return }
         group.pending.remove(messageID)
         if reasonCode >= 0x80 && group.firstRefusal == nil { group.firstRefusal = reasonCode }
+        if reasonCode == 0x10 { group.noMatchingSubscribers = true }
         guard group.pending.isEmpty else {
             groups[token] = group
             return
@@ -108,7 +111,7 @@ struct PublishAcknowledgements {
         if let refusal = group.firstRefusal {
             resumptions.resume(group.continuation, with: .failure(MQTTError.refused(operation: "publish", reasonCode: Int(refusal))))
         } else {
-            resumptions.resume(group.continuation)
+            resumptions.resume(group.continuation, with: .success(group.noMatchingSubscribers ? .noMatchingSubscribers : .delivered))
         }
     }
 }
