@@ -64,8 +64,12 @@ extension MQTTClient {
         ])
         if let birth = configuration.birth?() {
             do {
-                let messageID = try enqueuePublish(birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init())
-                publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+                let messageID = try enqueuePublish(
+                    birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init(), slot: .takeBeyondLimit
+                )
+                var resumptions = Resumptions()
+                publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID], &resumptions) }
+                resumptions.run()
             } catch {
                 logger.error("MQTT birth message not published", metadata: ["mqtt.topic": "\(birth.topic)", "error": "\(error)"])
             }

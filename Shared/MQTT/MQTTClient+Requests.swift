@@ -40,11 +40,12 @@ extension MQTTClient {
                     // The reply itself is the acknowledgement, so the PUBACK is not awaited; it only ends the
                     // wait early when it says that no reply can come.
                     let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
-                    if let failure = self.publishAcknowledgements.withLock({
-                        $0.watch(requestMessageID: messageID, correlation: correlation, topic: topic)
-                    }) {
-                        self.failRequest(correlation, with: failure)
+                    var resumptions = Resumptions()
+                    let failure = self.publishAcknowledgements.withLock {
+                        $0.watch(requestMessageID: messageID, correlation: correlation, topic: topic, &resumptions)
                     }
+                    resumptions.run()
+                    if let failure { self.failRequest(correlation, with: failure) }
                 } catch {
                     self.failRequest(correlation, with: error)
                 }
@@ -71,7 +72,9 @@ extension MQTTClient {
             retain: false,
             properties: MQTTPublishProperties(correlationData: request.correlationData)
         )
-        publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+        var resumptions = Resumptions()
+        publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID], &resumptions) }
+        resumptions.run()
     }
 
     /// The responder side: subscribes to `filter` and answers every request with what `handler` returns,

@@ -129,6 +129,9 @@ public final class MQTTClient: Sendable {
         }
     }
 
+    /// QoS 1/2 publishes awaiting their PUBACK (see ``MQTTConfiguration/maximumPendingPublishes``).
+    public var pendingPublishes: Int { publishAcknowledgements.withLock { $0.pendingCount } }
+
     /// True while the broker has accepted our CONNECT and the connection has not been lost since.
     public var isConnected: Bool { state.withLock { $0.isConnected } }
 
@@ -189,15 +192,27 @@ public final class MQTTClient: Sendable {
         for message in messages {
             try checkSize(of: message.topic, payload: message.payload, qos: qos, properties: message.properties)
         }
+        if qos != .atMostOnce {
+            try publishAcknowledgements.withLock { acknowledgements throws(MQTTError) in
+                try acknowledgements.reserve(messages.count, limit: configuration.maximumPendingPublishes)
+            }
+        }
         var messageIDs: [Int32] = []
         messageIDs.reserveCapacity(messages.count)
         do {
             for message in messages {
-                messageIDs.append(try enqueuePublish(message.topic, payload: message.payload, qos: qos, retain: message.retain, properties: message.properties))
+                messageIDs.append(
+                    try enqueuePublish(message.topic, payload: message.payload, qos: qos, retain: message.retain, properties: message.properties, slot: .alreadyTaken)
+                )
             }
         } catch {
             // What was queued before the failure is still sent; nobody waits for it any more.
-            publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs) }
+            var resumptions = Resumptions()
+            publishAcknowledgements.withLock { acknowledgements in
+                acknowledgements.ignore(messageIDs: messageIDs, counted: qos != .atMostOnce, &resumptions)
+                if qos != .atMostOnce { acknowledgements.release(messages.count - messageIDs.count - 1) }
+            }
+            resumptions.run()
             throw error
         }
         _ = try await awaitAcknowledgements(of: messageIDs, qos: qos)
@@ -205,7 +220,9 @@ public final class MQTTClient: Sendable {
 
     private func awaitAcknowledgements(of messageIDs: [Int32], qos: MQTTQoS) async throws -> MQTTDelivery {
         guard qos != .atMostOnce else {
-            publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs) }
+            var resumptions = Resumptions()
+            publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs, counted: false, &resumptions) }
+            resumptions.run()
             return .delivered
         }
         let token = makeToken()
@@ -214,7 +231,7 @@ public final class MQTTClient: Sendable {
                 var resumptions = Resumptions()
                 publishAcknowledgements.withLock { acknowledgements in
                     if Task.isCancelled {
-                        acknowledgements.ignore(messageIDs: messageIDs)
+                        acknowledgements.ignore(messageIDs: messageIDs, &resumptions)
                         resumptions.resume(continuation, with: .failure(CancellationError()))
                     } else {
                         acknowledgements.wait(messageIDs: messageIDs, token: token, continuation: continuation, &resumptions)
@@ -268,15 +285,35 @@ public final class MQTTClient: Sendable {
         }
     }
 
-    /// Hands a PUBLISH to libmosquitto (which queues it for the network thread) and returns its message id.
+    /// How a QoS 1/2 publish takes its place among the ``MQTTConfiguration/maximumPendingPublishes``.
+    enum PendingSlot {
+        /// Reserve one now, or fail with ``MQTTError/tooManyPendingPublishes``.
+        case take
+        /// Reserve one even beyond the limit: the birth message (one per connect) must not be refused.
+        case takeBeyondLimit
+        /// A batch reserved its slots at once, before queueing any of them.
+        case alreadyTaken
+    }
+
+    /// Hands a PUBLISH to libmosquitto (which queues it for the network thread) and returns its message id. A QoS 1/2
+    /// publish holds a pending slot from here: the caller hands the id to `wait`, `ignore` or `watch` of
+    /// ``PublishAcknowledgements``. On failure the slot is given back.
     func enqueuePublish(
         _ topic: String,
         payload: Data,
         qos: MQTTQoS,
         retain: Bool,
-        properties: MQTTPublishProperties
+        properties: MQTTPublishProperties,
+        slot: PendingSlot = .take
     ) throws(MQTTError) -> Int32 {
-        try checkSize(of: topic, payload: payload, qos: qos, properties: properties)
+        let counted = qos != .atMostOnce
+        if slot != .alreadyTaken {
+            try checkSize(of: topic, payload: payload, qos: qos, properties: properties)
+            if counted {
+                let limit = slot == .take ? configuration.maximumPendingPublishes : Int.max
+                try publishAcknowledgements.withLock { acknowledgements throws(MQTTError) in try acknowledgements.reserve(1, limit: limit) }
+            }
+        }
         let list = MosquittoPropertyList(publish: properties)
         var messageID: Int32 = 0
         let rc = payload.withUnsafeBytes { bytes in
@@ -289,7 +326,12 @@ public final class MQTTClient: Sendable {
             if qos == .atMostOnce { throw .notConnected }
             return messageID
         }
-        try check("publish to \(topic)", rc)
+        do {
+            try check("publish to \(topic)", rc)
+        } catch {
+            if counted { publishAcknowledgements.withLock { $0.release(1) } }
+            throw error
+        }
         return messageID
     }
 

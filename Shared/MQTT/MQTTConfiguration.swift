@@ -49,6 +49,10 @@ public struct MQTTConfiguration: Sendable {
     /// and a too-large message queued while disconnected aborts the process on reconnect (`log__printf: Assertion
     /// 'mosq' failed`, issue 10 item 8).
     public var maximumPacketSize: Int = 2_097_152
+    /// QoS 1/2 publishes (requests and replies included) that may await their PUBACK at once; beyond it a publish
+    /// fails at once with ``MQTTError/tooManyPendingPublishes``. Message ids have 16 bits: past 65 535 pending
+    /// publishes libmosquitto hands out ids still in use, so the limit stays well below that.
+    public var maximumPendingPublishes: Int = 30_000
     /// Where replies to this client's requests arrive (see ``MQTTClient/request(_:payload:timeout:)``).
     public var responseTopic: String?
 

@@ -60,4 +60,70 @@ struct MQTTClientLimitsTests {
             #expect(collector.messages.allSatisfy { $0.payload == Data("after".utf8) })
         }
     }
+
+    /// Publishes `count` QoS 1 messages at once while the broker is down, then starts it again, and returns how they
+    /// ended once every one of them has (a publish that never ends fails the test).
+    static func publishWhileBrokerDown(_ count: Int, on broker: MosquittoBroker, configure: (inout MQTTConfiguration) -> Void = { _ in })
+        async throws -> (delivered: Int, tooMany: Int, other: Int)
+    {
+        var configuration = broker.configuration()
+        configure(&configuration)
+        let client = try broker.client(configuration)
+        try await client.connect()
+        try await broker.stop()
+        try await waitUntil("the client saw the broker go") { !client.isConnected }
+        let outcomes = Tally()
+        let publishing = Task {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<count {
+                    group.addTask {
+                        do {
+                            try await client.publish("leitstand/test/pending", payload: Data([1]))
+                            outcomes.counts.withLock { $0.delivered += 1 }
+                        } catch MQTTError.tooManyPendingPublishes {
+                            outcomes.counts.withLock { $0.tooMany += 1 }
+                        } catch {
+                            outcomes.counts.withLock { $0.other += 1 }
+                        }
+                    }
+                }
+            }
+        }
+        defer { publishing.cancel() }
+        try await waitUntil("every publish was queued or refused", timeout: .seconds(60)) {
+            client.pendingPublishes + outcomes.counts.withLock { $0.tooMany } == count
+        }
+        try await broker.start()
+        try await waitUntil("every publish ended", timeout: .seconds(60)) {
+            outcomes.counts.withLock { $0.delivered + $0.tooMany + $0.other } == count
+        }
+        return outcomes.counts.withLock { $0 }
+    }
+
+    @Test("beyond maximumPendingPublishes a publish fails at once; the others are delivered after the reconnect")
+    func pendingPublishLimit() async throws {
+        try await MosquittoBroker.with { broker in
+            let limit = MQTTConfiguration(clientID: "x").maximumPendingPublishes
+            let outcomes = try await Self.publishWhileBrokerDown(70_000, on: broker)
+            #expect(outcomes.delivered == limit)
+            #expect(outcomes.tooMany == 70_000 - limit)
+            #expect(outcomes.other == 0)
+        }
+    }
+
+    @Test("past 65 535 pending publishes a waiter whose message id comes round again fails instead of hanging")
+    func reusedMessageID() async throws {
+        try await MosquittoBroker.with { broker in
+            let outcomes = try await Self.publishWhileBrokerDown(70_000, on: broker) { $0.maximumPendingPublishes = 100_000 }
+            // 70 000 - 65 535 ids were handed out twice; each time the earlier waiter gave way to the later one.
+            #expect(outcomes.tooMany == 70_000 - 65_535)
+            #expect(outcomes.delivered == 65_535)
+            #expect(outcomes.other == 0)
+        }
+    }
+}
+
+/// How concurrent publishes ended.
+final class Tally: Sendable {
+    let counts = Mutex((delivered: 0, tooMany: 0, other: 0))
 }
