@@ -413,7 +413,7 @@ public final class MQTTClient: Sendable {
             mosquitto_destroy(handle)
             return
         case .sendDisconnectAndWait:
-            _ = mosquitto_disconnect_v5(handle, 0, nil)
+            // The network thread sends the DISCONNECT when it sees `stopping` (see `sendDisconnect`).
             wakeup.signal()
         case .wait:
             break
