@@ -15,8 +15,11 @@ extension MQTTClient {
         mosquitto_connect_v5_callback_set(handle) { _, userData, reasonCode, flags, _ in
             MQTTClient.client(userData)?.didConnect(reasonCode: reasonCode, sessionPresent: flags & 1 != 0)
         }
-        mosquitto_disconnect_v5_callback_set(handle) { _, userData, reasonCode, _ in
-            MQTTClient.client(userData)?.markDisconnected(reason: String(cString: mosquitto_reason_string(reasonCode)))
+        mosquitto_disconnect_v5_callback_set(handle) { _, userData, code, _ in
+            MQTTClient.client(userData)?.didDisconnect(code: code)
+        }
+        mosquitto_unsubscribe_v5_callback_set(handle) { _, userData, messageID, _ in
+            MQTTClient.client(userData)?.didUnsubscribe(messageID: messageID)
         }
         mosquitto_publish_v5_callback_set(handle) { _, userData, messageID, reasonCode, _ in
             MQTTClient.client(userData)?.didPublish(messageID: messageID, reasonCode: reasonCode)
@@ -39,6 +42,7 @@ extension MQTTClient {
         }
         let waiters = state.withLock { state in
             state.isConnected = true
+            state.connectedSince = ContinuousClock.now
             // Every subscription is sent again, also into a session the broker kept: Mosquitto 2.0 restores a
             // persistent session from its persistence file after a restart, but not the session's shared
             // subscriptions (MQTTClientTests.sharedSubscriptionAfterRestart). A repeated SUBSCRIBE replaces the
@@ -75,6 +79,33 @@ extension MQTTClient {
             }
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// libmosquitto passes a `MOSQ_ERR_*` when the connection ended here (lost, keep-alive, protocol error) and the
+    /// reason code of the broker's DISCONNECT when the broker ended it; both went through `mosquitto_reason_string`,
+    /// so every loss was logged as "Unknown reason" (issue 10, item 14).
+    private func didDisconnect(code: Int32) {
+        markDisconnected(reason: Self.describeDisconnect(code))
+    }
+
+    /// What ended a connection, from the code libmosquitto's disconnect callback (or a failed loop call) gives.
+    package static func describeDisconnect(_ code: Int32) -> String {
+        if code >= 0x80 {
+            return "the broker disconnected us: \(String(cString: mosquitto_reason_string(code))) (0x\(String(code, radix: 16)))"
+        }
+        // libmosquitto 2.0.11's mosquitto_strerror says "Unknown error." for these.
+        switch code {
+        case MOSQ_ERR_KEEPALIVE.rawValue: return "no answer from the broker within the keep-alive"
+        case MOSQ_ERR_LOOKUP.rawValue: return "the broker's host name could not be resolved"
+        case MOSQ_ERR_MALFORMED_PACKET.rawValue: return "the broker sent a malformed packet"
+        default: return String(cString: mosquitto_strerror(code))
+        }
+    }
+
+    private func didUnsubscribe(messageID: Int32) {
+        var resumptions = Resumptions()
+        state.withLock { $0.pings.resume(messageID: messageID, with: .success(()), &resumptions) }
+        resumptions.run()
     }
 
     private func didPublish(messageID: Int32, reasonCode: Int32) {
@@ -147,3 +178,4 @@ extension MQTTMessage {
         )
     }
 }
+

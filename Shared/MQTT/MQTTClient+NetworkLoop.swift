@@ -12,15 +12,17 @@ extension MQTTClient {
     /// Reconnects go through `mosquitto_connect_bind_v5` with the CONNECT properties every time:
     /// `mosquitto_reconnect` would send none, and a persistent session would silently lose its expiry.
     func runNetworkLoop() {
-        var failedAttempts = 0
+        var attempts = 0
+        var failedConnects = 0
         var socketOpen = false
         while !isStopping {
             if !socketOpen {
                 let rc = openConnection()
                 if rc != MOSQ_ERR_SUCCESS.rawValue {
-                    failedAttempts += 1
-                    logConnectFailure(String(cString: mosquitto_strerror(rc)), attempt: failedAttempts)
-                    waitBeforeReconnect(attempt: failedAttempts)
+                    failedConnects += 1
+                    logConnectFailure(String(cString: mosquitto_strerror(rc)), attempt: failedConnects)
+                    attempts += 1
+                    waitBeforeReconnect(attempt: attempts)
                     continue
                 }
                 socketOpen = true
@@ -29,12 +31,19 @@ extension MQTTClient {
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
                 if isStopping { break }
-                markDisconnected(reason: String(cString: mosquitto_strerror(rc)))
-                failedAttempts += 1
-                waitBeforeReconnect(attempt: failedAttempts)
-            } else if failedAttempts > 0 && state.withLock({ $0.isConnected }) {
-                // After a working connection the backoff starts over; a refused CONNECT keeps growing it.
-                failedAttempts = 0
+                let reason = Self.describeDisconnect(rc)
+                markDisconnected(reason: reason)
+                if lastConnectionLength() != nil {
+                    // A new outage: its first failed reconnect is logged at warning again, and the backoff starts over.
+                    failedConnects = 0
+                    attempts = 0
+                } else {
+                    // Lost before the broker accepted the CONNECT (refused, or closed during the handshake).
+                    failedConnects += 1
+                    logConnectFailure(reason, attempt: failedConnects)
+                }
+                attempts += 1
+                waitBeforeReconnect(attempt: attempts)
             }
         }
         sendDisconnect()
@@ -139,32 +148,45 @@ extension MQTTClient {
         return mosquitto_connect_bind_v5(handle, configuration.host, Int32(configuration.port), keepAlive, nil, properties.pointer)
     }
 
+    /// The first failure of every outage at warning, then every tenth: a broker that is down for an hour must not
+    /// flood the log, and must not be silent either (the first failure was logged at debug only, issue 10 item 14).
     private func logConnectFailure(_ reason: String, attempt: Int) {
-        // The first failure and then every tenth: a broker that is down for an hour must not flood the log.
         let level: Logger.Level = attempt == 1 || attempt % 10 == 0 ? .warning : .debug
         logger.log(level: level, "MQTT connect failed", metadata: [
             "mqtt.broker": "\(configuration.host):\(configuration.port)", "error": "\(reason)", "attempt": "\(attempt)",
         ])
     }
 
-    @discardableResult
-    func markDisconnected(reason: String) -> Bool {
+    /// Marks the connection lost (noting how long it lasted, for the backoff) and fails what waited on it.
+    func markDisconnected(reason: String) {
         var resumptions = Resumptions()
-        let (wasConnected, intended) = state.withLock { state in
+        let (connectedFor, intended) = state.withLock { state in
             defer {
                 state.isConnected = false
+                state.connectedSince = nil
                 // A SUBACK that never came: the route stays ungranted and is sent again on the next connect.
                 state.subscribes.resumeAll(with: .success(-1), &resumptions)
                 // Replies to a clean session's reply topic are lost with the connection: fail fast, do not wait.
                 state.requests.failAll(.notConnected, &resumptions)
+                state.pings.resumeAll(with: .failure(MQTTError.notConnected), &resumptions)
             }
-            return (state.isConnected, state.lifecycle != .running)
+            let connectedFor = state.connectedSince.map { ContinuousClock.now - $0 }
+            if let connectedFor { state.lastConnectionLength = connectedFor }
+            return (connectedFor, state.lifecycle != .running)
         }
         resumptions.run()
-        if wasConnected && !intended {
-            logger.warning("MQTT connection lost", metadata: ["error": "\(reason)"])
+        if let connectedFor, !intended {
+            logger.warning("MQTT connection lost", metadata: ["error": "\(reason)", "mqtt.connectedFor": "\(connectedFor)"])
         }
-        return wasConnected
+    }
+
+    /// How long the connection that just ended lasted (nil if it never got accepted), read once: usually the
+    /// disconnect callback has marked it lost before the loop sees the failure.
+    private func lastConnectionLength() -> Duration? {
+        state.withLock { state in
+            defer { state.lastConnectionLength = nil }
+            return state.lastConnectionLength
+        }
     }
 
     private func waitBeforeReconnect(attempt: Int) {
@@ -183,6 +205,7 @@ extension MQTTClient {
             state.lifecycle = .stopped
             state.subscribes.resumeAll(with: .failure(MQTTError.shutDown), &resumptions)
             state.requests.failAll(.shutDown, &resumptions)
+            state.pings.resumeAll(with: .failure(MQTTError.shutDown), &resumptions)
             for waiter in state.connectWaiters.values { resumptions.resume(waiter, with: .failure(MQTTError.shutDown)) }
             state.connectWaiters.removeAll()
             // Finishing a stream runs its termination handler, which takes the lock: it too waits until after.

@@ -46,8 +46,14 @@ public final class MQTTClient: Sendable {
     struct State {
         var lifecycle = Lifecycle.idle
         var isConnected = false
+        /// When the broker accepted the current connection.
+        var connectedSince: ContinuousClock.Instant?
+        /// How long the last connection lasted, until the network loop has read it for its backoff.
+        var lastConnectionLength: Duration?
         var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
         var subscribes = PendingAcknowledgements<Int32>()
+        /// ``ping(timeout:)``s waiting for their UNSUBACK, by message id.
+        var pings = PendingAcknowledgements<Void>()
         var requests = PendingRequests()
         var routes: [UInt64: Route] = [:]
         /// The routes that stream messages, by filter, for matching incoming topics.

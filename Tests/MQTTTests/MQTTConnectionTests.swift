@@ -40,4 +40,47 @@ struct MQTTConnectionTests {
             #expect(wills.messages.map(\.topic).filter { !$0.contains("marker") } == [])
         }
     }
+
+    @Test("a lost connection is logged with what happened, not \"Unknown reason\"")
+    func connectionLostReason() async throws {
+        try await MosquittoBroker.with { broker in
+            let logs = LogCapture()
+            let client = try broker.client(broker.configuration(), logger: logs.logger("lost"))
+            try await client.connect()
+            try await broker.kill()
+            try await waitUntil("the loss was logged") { !logs.entries("MQTT connection lost").isEmpty }
+            let lost = try #require(logs.entries("MQTT connection lost").first)
+            #expect(lost.level == .warning)
+            #expect(lost.metadata["error"] == "The connection was lost.")
+        }
+    }
+
+    @Test("the reason of a broker's DISCONNECT and of a local failure are told apart", arguments: [
+        (Int32(7), "The connection was lost."), (Int32(19), "no answer from the broker within the keep-alive"),
+        (Int32(0x8E), "the broker disconnected us: Session taken over (0x8e)"),
+        (Int32(0x8B), "the broker disconnected us: Server shutting down (0x8b)"),
+    ])
+    func disconnectReasons(code: Int32, description: String) {
+        #expect(MQTTClient.describeDisconnect(code) == description)
+    }
+
+    @Test("the first failed reconnect of an outage is logged at warning, the next ones at debug until the tenth")
+    func firstReconnectFailureWarns() async throws {
+        try await MosquittoBroker.with { broker in
+            let logs = LogCapture()
+            let client = try broker.client(broker.configuration(), logger: logs.logger("outage"))
+            for outage in 1...2 {
+                try await client.connect()
+                try await broker.stop()
+                try await waitUntil("three reconnects failed") { logs.entries("MQTT connect failed").count >= 3 }
+                let failures = logs.entries("MQTT connect failed")
+                #expect(failures.map(\.level).prefix(3) == [.warning, .debug, .debug], "outage \(outage)")
+                #expect(failures.first?.metadata["attempt"] == "1")
+                try await broker.start()
+                try await waitUntil("the client reconnected", timeout: .seconds(15)) { client.isConnected }
+                // Every failure of this outage has been logged; the next outage starts counting again.
+                logs.drop("MQTT connect failed")
+            }
+        }
+    }
 }

@@ -22,4 +22,26 @@ struct MQTTSignalsTests {
             try await collector.waitFor(1)
         }
     }
+
+    @Test("ping is a live round trip: it answers while the broker runs, times out while it is paused, and fails without a connection")
+    func pingPausedBroker() async throws {
+        try await MosquittoBroker.with { broker in
+            let client = try await broker.connectedClient()
+            try await client.ping(timeout: .seconds(5))
+            broker.pause()
+            let started = ContinuousClock.now
+            await #expect(throws: MQTTError.timeout(operation: "ping the MQTT broker")) { try await client.ping(timeout: .milliseconds(500)) }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(3))
+            // The connection itself does not know yet: this is what /health reported as "up" for 35 s.
+            #expect(client.isConnected)
+            broker.resume()
+            try await client.ping(timeout: .seconds(5))
+
+            try await broker.stop()
+            try await waitUntil("the client saw the broker go") { !client.isConnected }
+            await #expect(throws: MQTTError.notConnected) { try await client.ping(timeout: .seconds(5)) }
+        }
+    }
 }
+
