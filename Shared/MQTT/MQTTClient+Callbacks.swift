@@ -85,6 +85,11 @@ extension MQTTClient {
     /// reason code of the broker's DISCONNECT when the broker ended it; both went through `mosquitto_reason_string`,
     /// so every loss was logged as "Unknown reason" (issue 10, item 14).
     private func didDisconnect(code: Int32) {
+        if code == MQTTDisconnectReason.sessionTakenOver {
+            logger.error("MQTT session taken over: another client connected with client id \(configuration.clientID); backing off", metadata: [
+                "mqtt.broker": "\(configuration.host):\(configuration.port)",
+            ])
+        }
         markDisconnected(reason: Self.describeDisconnect(code))
     }
 
@@ -179,3 +184,8 @@ extension MQTTMessage {
     }
 }
 
+/// MQTT v5 reason codes of a DISCONNECT from the broker that the client acts on.
+enum MQTTDisconnectReason {
+    /// Another client connected with the same client id (Mosquitto sends it from 2.0.15 on; 2.0.11 just closes).
+    static let sessionTakenOver: Int32 = 0x8E
+}

@@ -11,6 +11,10 @@ extension MQTTClient {
     ///
     /// Reconnects go through `mosquitto_connect_bind_v5` with the CONNECT properties every time:
     /// `mosquitto_reconnect` would send none, and a persistent session would silently lose its expiry.
+    ///
+    /// The backoff starts over only after a connection that lasted ``MQTTConfiguration/connectionStableAfter``,
+    /// not after every successful CONNECT: when two processes share a client id, the broker accepts each and drops
+    /// the other, and both reconnected within a second, forever (17 takeovers in 30 s, issue 10, item 10).
     func runNetworkLoop() {
         var attempts = 0
         var failedConnects = 0
@@ -33,10 +37,10 @@ extension MQTTClient {
                 if isStopping { break }
                 let reason = Self.describeDisconnect(rc)
                 markDisconnected(reason: reason)
-                if lastConnectionLength() != nil {
-                    // A new outage: its first failed reconnect is logged at warning again, and the backoff starts over.
+                if let connectedFor = lastConnectionLength() {
+                    // A new outage: its first failed reconnect is logged at warning again.
                     failedConnects = 0
-                    attempts = 0
+                    if connectedFor >= configuration.connectionStableAfter { attempts = 0 }
                 } else {
                     // Lost before the broker accepted the CONNECT (refused, or closed during the handshake).
                     failedConnects += 1

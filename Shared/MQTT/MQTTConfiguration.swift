@@ -41,6 +41,9 @@ public struct MQTTConfiguration: Sendable {
     public var keepAlive: Duration
     /// First and longest wait between reconnect attempts; the wait doubles in between, with jitter.
     public var reconnectDelay: ClosedRange<Duration>
+    /// A connection that lasted this long starts the reconnect backoff over; a shorter one (a takeover by another
+    /// client with our id, a broker that accepts and drops us) keeps it growing.
+    public var connectionStableAfter: Duration = .seconds(60)
     /// QoS 1/2 messages in flight at once in each direction (MQTT v5 Receive Maximum, and our send maximum, which
     /// the broker's Receive Maximum can lower). libmosquitto's default of 20 caps a busy client's pipeline.
     public var inflightWindow: Int = 1_000

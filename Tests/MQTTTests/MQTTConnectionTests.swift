@@ -83,4 +83,25 @@ struct MQTTConnectionTests {
             }
         }
     }
+
+    @Test("two clients sharing a client id back off more and more instead of taking the session from each other every round")
+    func takeoverBackoff() async throws {
+        try await MosquittoBroker.with { broker in
+            let logs = LogCapture()
+            let clientID = "twin-\(UUID().uuidString.prefix(6))"
+            var configuration = broker.configuration(clientID: clientID)
+            configuration.reconnectDelay = .milliseconds(200) ... .seconds(30)
+            let first = try broker.client(configuration, logger: logs.logger("first"))
+            let second = try broker.client(configuration, logger: logs.logger("second"))
+            first.start()
+            second.start()
+            // The condition is the passing of time itself: how often they connect in 8 s. Each connect drops the
+            // other; with the backoff starting over at every connect that was every 150–200 ms, about 40 times.
+            // Growing from 200 ms it is about 9.
+            try await Task.sleep(for: .seconds(8))
+            let connects = logs.entries("MQTT connected").count
+            #expect(connects >= 4 && connects <= 14, "\(connects) connects in 8 s")
+        }
+    }
 }
+
