@@ -1,6 +1,8 @@
 import CMosquitto
 import Foundation
 import Logging
+import Metrics
+import NIOCore
 import Synchronization
 
 /// The libmosquitto callbacks. They run on the network thread, capture nothing, find the client through the
@@ -143,6 +145,7 @@ extension MQTTClient {
 
     private func didReceive(_ message: MQTTMessage) {
         var resumptions = Resumptions()
+        var shed: [(filter: String, shedSoFar: Int)] = []
         state.withLock { state in
             if let responseTopic = configuration.responseTopic, message.topic == responseTopic {
                 // A reply whose request already timed out finds no waiter and is dropped.
@@ -152,11 +155,25 @@ extension MQTTClient {
                 return
             }
             state.topicTree.forEachMatch(of: message.topic) { token in
-                guard let continuation = state.routes[token]?.continuation else { return }
-                resumptions.yield(message, to: continuation)
+                guard let route = state.routes[token], let source = route.source, let buffer = route.buffer else { return }
+                let admission = buffer.admit()
+                if admission.admitted {
+                    resumptions.yield(message, to: source)
+                } else {
+                    shed.append((route.filter, admission.shedSoFar))
+                }
             }
         }
         resumptions.run()
+        for (filter, shedSoFar) in shed {
+            metrics.messagesShed.increment()
+            // The first and then every thousandth: a consumer that is stuck must not flood the log.
+            if shedSoFar == 1 || shedSoFar.isMultiple(of: 1_000) {
+                logger.warning("MQTT subscription buffer full, messages shed", metadata: [
+                    "mqtt.filter": "\(filter)", "mqtt.shed": "\(shedSoFar)", "mqtt.topic": "\(message.topic)",
+                ])
+            }
+        }
     }
 
     /// MQTT topic matching by libmosquitto (`mosquitto_topic_matches_sub`), with a shared subscription's

@@ -1,6 +1,7 @@
 import CMosquitto
 import Foundation
 import Logging
+import NIOCore
 import Synchronization
 
 extension MQTTClient {
@@ -19,6 +20,7 @@ extension MQTTClient {
         var attempts = 0
         var failedConnects = 0
         var socketOpen = false
+        var pause = ReadPause()
         while !isStopping {
             if !socketOpen {
                 let rc = openConnection()
@@ -31,7 +33,7 @@ extension MQTTClient {
                 }
                 socketOpen = true
             }
-            let rc = serviceConnection()
+            let rc = serviceConnection(&pause)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
                 if isStopping { break }
@@ -102,32 +104,41 @@ extension MQTTClient {
         logger.warning("MQTT DISCONNECT not confirmed by the broker in time; it may publish the last will")
     }
 
-    /// One round of the loop: wait until the socket is readable, or writable while output is pending, or the
-    /// thread is woken; then read what arrived, write what is queued, and keep the connection alive.
-    private func serviceConnection() -> Int32 {
+    /// One round of the loop: wait until the socket is readable (unless a full subscription buffer pauses reading),
+    /// or writable while output is pending, or the thread is woken; then read what arrived, write what is queued,
+    /// and keep the connection alive.
+    private func serviceConnection(_ pause: inout ReadPause) -> Int32 {
         let socket = mosquitto_socket(handle)
         guard socket >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
+        // Before deciding: a consumer that drains its buffer (or a new waiter) after this wakes the poll below.
         wakeup.prepareToSleep()
+        let now = ContinuousClock.now
+        let reading = shouldRead(&pause, now: now)
         let writing = mosquitto_want_write(handle)
         var descriptors = [
-            pollfd(fd: socket, events: Int16(POLLIN) | (writing ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: socket, events: (reading ? Int16(POLLIN) : 0) | (writing ? Int16(POLLOUT) : 0), revents: 0),
             pollfd(fd: wakeup.descriptor, events: Int16(POLLIN), revents: 0),
         ]
         // At most a second, so that keep-alive pings go out on time, and no longer than the next request deadline.
-        var timeoutMs: Int32 = 1000
-        let now = ContinuousClock.now
-        if let deadline = expireRequests(now: now) {
-            timeoutMs = Int32(min(Int64(timeoutMs), now.duration(to: deadline).milliseconds + 1))
-        }
-        _ = poll(&descriptors, 2, timeoutMs)
+        var timeout: Duration = .seconds(1)
+        if let deadline = expireRequests(now: now) { timeout = min(timeout, now.duration(to: deadline)) }
+        if !reading { timeout = min(timeout, untilKeepAlive(pause, now: now)) }
+        _ = poll(&descriptors, 2, Int32(max(0, timeout.milliseconds + 1)))
         wakeup.awake()
-        if descriptors[0].revents != 0 {
+        // Paused, the socket is still read when it reports an error or hang-up, to notice the lost connection.
+        let readable = reading ? descriptors[0].revents != 0 : descriptors[0].revents & Int16(POLLERR | POLLHUP) != 0
+        if readable {
             let rc = mosquitto_loop_read(handle, 1)
             guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
         }
         if mosquitto_want_write(handle) {
             let rc = mosquitto_loop_write(handle, 1)
             guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
+        }
+        reportBuffered(&pause)
+        guard reading else {
+            keepAliveWhilePaused(&pause, now: ContinuousClock.now)
+            return MOSQ_ERR_SUCCESS.rawValue
         }
         return mosquitto_loop_misc(handle)
     }
@@ -213,7 +224,10 @@ extension MQTTClient {
             for waiter in state.connectWaiters.values { resumptions.resume(waiter, with: .failure(MQTTError.shutDown)) }
             state.connectWaiters.removeAll()
             // Finishing a stream runs its termination handler, which takes the lock: it too waits until after.
-            for route in state.routes.values { if let continuation = route.continuation { resumptions.finish(continuation) } }
+            for route in state.routes.values {
+                route.buffer?.retire()
+                if let source = route.source { resumptions.finish(source) }
+            }
             state.routes.removeAll()
             state.topicTree = TopicTree()
             state.routesPerFilter.removeAll()

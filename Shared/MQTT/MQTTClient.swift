@@ -1,6 +1,8 @@
 import CMosquitto
 import Foundation
 import Logging
+import Metrics
+import NIOCore
 import Synchronization
 
 /// An MQTT v5 client over libmosquitto, for Swift concurrency.
@@ -30,13 +32,18 @@ public final class MQTTClient: Sendable {
     private let tokens = Atomic<UInt64>(0)
     /// Wakes the network thread when a packet is queued or the client shuts down.
     let wakeup: LoopWakeup
+    /// Whether a subscription's buffer is full, which stops the network thread reading.
+    let readPressure = ReadPressure()
+    let metrics: MQTTClientMetrics
 
     struct Route {
         var filter: String
         var qos: MQTTQoS
         var options: MQTTSubscriptionOptions
-        /// nil for the client's own reply subscription: replies are matched to requests, not streamed.
-        var continuation: AsyncStream<MQTTMessage>.Continuation?
+        /// Where its messages go; nil for the client's own reply subscription: replies resume requests, they are
+        /// never buffered.
+        var source: SubscriptionBuffer.Sequence.Source?
+        var buffer: SubscriptionBuffer?
         /// Whether the broker has granted it in the current session; if not, it is (re)sent on the next connect.
         var granted: Bool
     }
@@ -70,8 +77,11 @@ public final class MQTTClient: Sendable {
         return true
     }()
 
-    public init(configuration: MQTTConfiguration, logger: Logger) throws(MQTTError) {
+    /// `metricsFactory`: where the client's metrics go (`leitstand_mqtt_*`); by default the process's
+    /// `MetricsSystem`, which must then be bootstrapped before the client is made.
+    public init(configuration: MQTTConfiguration, logger: Logger, metricsFactory: any MetricsFactory = MetricsSystem.factory) throws(MQTTError) {
         precondition(Self.libraryInitialised)
+        metrics = MQTTClientMetrics(factory: metricsFactory)
         let keepSession: Bool
         if case .persistent = configuration.session { keepSession = true } else { keepSession = false }
         guard let handle = mosquitto_new(configuration.clientID, !keepSession, nil) else {
@@ -97,7 +107,7 @@ public final class MQTTClient: Sendable {
         if let responseTopic = configuration.responseTopic {
             let token = makeToken()
             state.withLock { state in
-                state.addRoute(Route(filter: responseTopic, qos: .atLeastOnce, options: [], continuation: nil, granted: false), token: token)
+                state.addRoute(Route(filter: responseTopic, qos: .atLeastOnce, options: [], source: nil, buffer: nil, granted: false), token: token)
             }
         }
     }
@@ -244,6 +254,8 @@ public final class MQTTClient: Sendable {
                     }
                 }
                 resumptions.run()
+                // A network thread that paused reading for a full subscription reads again for this waiter.
+                if readPressure.isFull { wakeup.wakeIfSleeping() }
             }
         } onCancel: {
             var resumptions = Resumptions()
@@ -341,61 +353,6 @@ public final class MQTTClient: Sendable {
         return messageID
     }
 
-    /// Subscribes to a topic filter (wildcards and `$share/group/…` included). Messages arrive on the returned
-    /// sequence; ending its iteration (or ``MQTTSubscription/cancel()``) unsubscribes. The subscription is
-    /// re-sent after every reconnect in which the broker did not keep our session. If the client is not connected
-    /// yet, the subscription is sent on the next connect and this returns at once.
-    public func subscribe(
-        _ filter: String,
-        qos: MQTTQoS = .atLeastOnce,
-        options: MQTTSubscriptionOptions = []
-    ) async throws -> MQTTSubscription {
-        let (stream, continuation) = AsyncStream<MQTTMessage>.makeStream()
-        let token = makeToken()
-        state.withLock { state in
-            state.addRoute(Route(filter: filter, qos: qos, options: options, continuation: continuation, granted: false), token: token)
-        }
-        continuation.onTermination = { [weak self] _ in self?.removeRoute(token) }
-        let reasonCode = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (ack: CheckedContinuation<Int32, any Error>) in
-                // -1: not sent now; the route stays ungranted and is sent on the next connect.
-                let sentNow = state.withLock { state -> Bool in
-                    guard state.isConnected else { return false }
-                    var messageID: Int32 = 0
-                    let rc = mosquitto_subscribe_v5(handle, &messageID, filter, qos.rawValue, options.rawValue, nil)
-                    wakeup.wakeIfSleeping()
-                    guard rc == MOSQ_ERR_SUCCESS.rawValue else { return false }
-                    state.subscribes.insert(messageID: messageID, token: token, continuation: ack)
-                    return true
-                }
-                if !sentNow { ack.resume(returning: -1) }
-            }
-        } onCancel: {
-            var resumptions = Resumptions()
-            state.withLock { $0.subscribes.cancel(token: token, &resumptions) }
-            resumptions.run()
-        }
-        if reasonCode >= 0x80 {
-            continuation.finish()
-            throw MQTTError.refused(operation: "subscribe to \(filter)", reasonCode: Int(reasonCode))
-        }
-        if reasonCode >= 0 {
-            state.withLock { $0.routes[token]?.granted = true }
-        }
-        return MQTTSubscription(filter: filter, stream: stream, continuation: continuation)
-    }
-
-    private func removeRoute(_ token: UInt64) {
-        state.withLock { state in
-            guard let route = state.removeRoute(token) else { return }
-            let stillWanted = state.routesPerFilter[route.filter] != nil
-            if !stillWanted && state.isConnected {
-                _ = mosquitto_unsubscribe_v5(handle, nil, route.filter, nil)
-                wakeup.wakeIfSleeping()
-            }
-        }
-    }
-
     /// Ends the connection with a clean DISCONNECT (so the broker does not publish the will), stops the network
     /// thread, and fails whatever still waits with ``MQTTError/shutDown``.
     public func disconnect() async {
@@ -431,22 +388,5 @@ public final class MQTTClient: Sendable {
             // It finishes and frees the handle by itself; shutdown must not wait for it.
             logger.warning("MQTT network thread did not stop in time; leaving it to finish", metadata: ["error": "\(error)"])
         }
-    }
-}
-
-extension MQTTClient.State {
-    mutating func addRoute(_ route: MQTTClient.Route, token: UInt64) {
-        routes[token] = route
-        routesPerFilter[route.filter, default: 0] += 1
-        // The reply route resumes requests (matched by topic and correlation data), so it needs no matching.
-        if route.continuation != nil { topicTree.insert(token, filter: route.filter) }
-    }
-
-    mutating func removeRoute(_ token: UInt64) -> MQTTClient.Route? {
-        guard let route = routes.removeValue(forKey: token) else { return nil }
-        if route.continuation != nil { topicTree.remove(token, filter: route.filter) }
-        routesPerFilter[route.filter, default: 1] -= 1
-        if routesPerFilter[route.filter] == 0 { routesPerFilter[route.filter] = nil }
-        return route
     }
 }

@@ -56,6 +56,10 @@ public struct MQTTConfiguration: Sendable {
     /// fails at once with ``MQTTError/tooManyPendingPublishes``. Message ids have 16 bits: past 65 535 pending
     /// publishes libmosquitto hands out ids still in use, so the limit stays well below that.
     public var maximumPendingPublishes: Int = 30_000
+    /// Received messages one subscription may hold for its consumer before the client stops reading from the
+    /// broker (until the consumer is down to half of it); a subscription can set its own (see
+    /// ``MQTTClient/subscribe(_:qos:options:bufferLimit:)``). Past twice this, a message is shed.
+    public var subscriptionBufferLimit: Int = 1_000
     /// Where replies to this client's requests arrive (see ``MQTTClient/request(_:payload:timeout:)``).
     public var responseTopic: String?
 

@@ -176,6 +176,13 @@ public final class MosquittoBroker: @unchecked Sendable {
         return client
     }
 
+    /// Makes ``shutdown()`` disconnect a client the test made itself (e.g. with its own metrics factory).
+    @discardableResult
+    public func adopt(_ client: MQTTClient) -> MQTTClient {
+        clients.append(client)
+        return client
+    }
+
     /// A started and connected client that ``shutdown()`` disconnects.
     public func connectedClient(
         clientID: String = "test-\(UUID().uuidString.prefix(8))",
