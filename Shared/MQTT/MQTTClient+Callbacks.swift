@@ -196,7 +196,8 @@ extension MQTTMessage {
             retain: message.retain,
             responseTopic: MosquittoPropertyReader.string(properties, MQTT_PROP_RESPONSE_TOPIC),
             correlationData: MosquittoPropertyReader.binary(properties, MQTT_PROP_CORRELATION_DATA),
-            messageExpiry: MosquittoPropertyReader.int32(properties, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL)
+            messageExpiry: MosquittoPropertyReader.int32(properties, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
+            deadline: MosquittoPropertyReader.userProperty(properties, named: DeadlineProperty.name).flatMap(DeadlineProperty.decode)
         )
     }
 }

@@ -60,6 +60,11 @@ public struct MQTTConfiguration: Sendable {
     /// broker (until the consumer is down to half of it); a subscription can set its own (see
     /// ``MQTTClient/subscribe(_:qos:options:bufferLimit:)``). Past twice this, a message is shed.
     public var subscriptionBufferLimit: Int = 1_000
+    /// Where this client's replies may go: an MQTT filter such as `leitstand/reply/+`, nil for anywhere. A request
+    /// naming another response topic gets no reply (``MQTTClient/reply(to:payload:)`` throws
+    /// ``MQTTError/responseTopicRefused(topic:)``): a responder replied to whatever a request named, e.g. a door's job
+    /// topic (issue 9, item 4).
+    public var replyTopicFilter: String?
     /// Where replies to this client's requests arrive (see ``MQTTClient/request(_:payload:timeout:)``).
     public var responseTopic: String?
 
@@ -129,5 +134,13 @@ extension Duration {
         return seconds <= 0 ? 0 : UInt32(min(seconds, Int64(UInt32.max)))
     }
 
+    /// Whole seconds, rounded up, clamped like ``wholeSeconds``.
+    var wholeSecondsRoundedUp: UInt32 {
+        let seconds = components.seconds + (components.attoseconds > 0 ? 1 : 0)
+        return seconds <= 0 ? 0 : UInt32(min(seconds, Int64(UInt32.max)))
+    }
+
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+
+    var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -6,6 +6,9 @@ enum PacketSize {
         if properties.messageExpiry != nil { propertyBytes += 1 + 4 }
         if let responseTopic = properties.responseTopic { propertyBytes += 1 + 2 + responseTopic.utf8.count }
         if let correlationData = properties.correlationData { propertyBytes += 1 + 2 + correlationData.count }
+        if let deadline = properties.deadline {
+            propertyBytes += 1 + 2 + DeadlineProperty.name.utf8.count + 2 + DeadlineProperty.encode(deadline).utf8.count
+        }
         let remaining = 2 + topic.utf8.count + (qos == .atMostOnce ? 0 : 2)
             + variableByteIntegerLength(propertyBytes) + propertyBytes + payloadBytes
         return 1 + variableByteIntegerLength(remaining) + remaining
