@@ -71,7 +71,7 @@ let package = Package(
             pkgConfig: "libgpiod",
             providers: [.apt(["libgpiod-dev"])]
         ),
-        shared("MQTT", dependencies: ["CMosquitto", log]),
+        shared("MQTT", dependencies: ["CMosquitto", log, metrics, nioCore]),
         shared("GPIO", dependencies: ["CGPIOD"]),
         shared("DoorCrypto", dependencies: ["Contracts", crypto]),
         shared("DoorStore", dependencies: ["Database", "DoorCrypto", "Contracts", "ServiceKit", postgres, log, bcrypt, nioPosix]),
@@ -115,7 +115,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], swiftSettings: swiftSettings),
-        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport", log], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MQTTTests",
+            dependencies: ["MQTT", "TestSupport", log, .product(name: "MetricsTestKit", package: "swift-metrics")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "DatabaseTests", dependencies: ["Database", "TestSupport", postgres, log], swiftSettings: swiftSettings),
         .testTarget(name: "DoorTests", dependencies: ["TestSupport", "MQTT", "Contracts", "DoorCrypto", postgres], swiftSettings: swiftSettings),
         .testTarget(name: "IngestTests", dependencies: ["TestSupport", "MQTT", "Contracts"], swiftSettings: swiftSettings),

@@ -1,6 +1,8 @@
 import CMosquitto
 import Foundation
 import Logging
+import Metrics
+import NIOCore
 import Synchronization
 
 /// The libmosquitto callbacks. They run on the network thread, capture nothing, find the client through the
@@ -15,8 +17,11 @@ extension MQTTClient {
         mosquitto_connect_v5_callback_set(handle) { _, userData, reasonCode, flags, _ in
             MQTTClient.client(userData)?.didConnect(reasonCode: reasonCode, sessionPresent: flags & 1 != 0)
         }
-        mosquitto_disconnect_v5_callback_set(handle) { _, userData, reasonCode, _ in
-            MQTTClient.client(userData)?.markDisconnected(reason: String(cString: mosquitto_reason_string(reasonCode)))
+        mosquitto_disconnect_v5_callback_set(handle) { _, userData, code, _ in
+            MQTTClient.client(userData)?.didDisconnect(code: code)
+        }
+        mosquitto_unsubscribe_v5_callback_set(handle) { _, userData, messageID, _ in
+            MQTTClient.client(userData)?.didUnsubscribe(messageID: messageID)
         }
         mosquitto_publish_v5_callback_set(handle) { _, userData, messageID, reasonCode, _ in
             MQTTClient.client(userData)?.didPublish(messageID: messageID, reasonCode: reasonCode)
@@ -39,6 +44,7 @@ extension MQTTClient {
         }
         let waiters = state.withLock { state in
             state.isConnected = true
+            state.connectedSince = ContinuousClock.now
             // Every subscription is sent again, also into a session the broker kept: Mosquitto 2.0 restores a
             // persistent session from its persistence file after a restart, but not the session's shared
             // subscriptions (MQTTClientTests.sharedSubscriptionAfterRestart). A repeated SUBSCRIBE replaces the
@@ -62,12 +68,51 @@ extension MQTTClient {
         logger.info("MQTT connected", metadata: [
             "mqtt.broker": "\(configuration.host):\(configuration.port)", "mqtt.sessionPresent": "\(sessionPresent)",
         ])
-        if let birth = configuration.birth?(),
-            let messageID = try? enqueuePublish(birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init())
-        {
-            publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+        if let birth = configuration.birth?() {
+            do {
+                let messageID = try enqueuePublish(
+                    birth.topic, payload: birth.payload, qos: .atLeastOnce, retain: birth.retain, properties: .init(), slot: .takeBeyondLimit
+                )
+                var resumptions = Resumptions()
+                publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID], &resumptions) }
+                resumptions.run()
+            } catch {
+                logger.error("MQTT birth message not published", metadata: ["mqtt.topic": "\(birth.topic)", "error": "\(error)"])
+            }
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// libmosquitto passes a `MOSQ_ERR_*` when the connection ended here (lost, keep-alive, protocol error) and the
+    /// reason code of the broker's DISCONNECT when the broker ended it; both went through `mosquitto_reason_string`,
+    /// so every loss was logged as "Unknown reason" (issue 10, item 14).
+    private func didDisconnect(code: Int32) {
+        if code == MQTTDisconnectReason.sessionTakenOver {
+            logger.error("MQTT session taken over: another client connected with client id \(configuration.clientID); backing off", metadata: [
+                "mqtt.broker": "\(configuration.host):\(configuration.port)",
+            ])
+        }
+        markDisconnected(reason: Self.describeDisconnect(code))
+    }
+
+    /// What ended a connection, from the code libmosquitto's disconnect callback (or a failed loop call) gives.
+    package static func describeDisconnect(_ code: Int32) -> String {
+        if code >= 0x80 {
+            return "the broker disconnected us: \(String(cString: mosquitto_reason_string(code))) (0x\(String(code, radix: 16)))"
+        }
+        // libmosquitto 2.0.11's mosquitto_strerror says "Unknown error." for these.
+        switch code {
+        case MOSQ_ERR_KEEPALIVE.rawValue: return "no answer from the broker within the keep-alive"
+        case MOSQ_ERR_LOOKUP.rawValue: return "the broker's host name could not be resolved"
+        case MOSQ_ERR_MALFORMED_PACKET.rawValue: return "the broker sent a malformed packet"
+        default: return String(cString: mosquitto_strerror(code))
+        }
+    }
+
+    private func didUnsubscribe(messageID: Int32) {
+        var resumptions = Resumptions()
+        state.withLock { $0.pings.resume(messageID: messageID, with: .success(()), &resumptions) }
+        resumptions.run()
     }
 
     private func didPublish(messageID: Int32, reasonCode: Int32) {
@@ -100,6 +145,7 @@ extension MQTTClient {
 
     private func didReceive(_ message: MQTTMessage) {
         var resumptions = Resumptions()
+        var shed: [(filter: String, shedSoFar: Int)] = []
         state.withLock { state in
             if let responseTopic = configuration.responseTopic, message.topic == responseTopic {
                 // A reply whose request already timed out finds no waiter and is dropped.
@@ -108,22 +154,33 @@ extension MQTTClient {
                 }
                 return
             }
-            for route in state.routes.values {
-                guard let continuation = route.continuation, Self.topic(message.topic, matches: route.filter) else { continue }
-                resumptions.yield(message, to: continuation)
+            state.topicTree.forEachMatch(of: message.topic) { token in
+                guard let route = state.routes[token], let source = route.source, let buffer = route.buffer else { return }
+                let admission = buffer.admit()
+                if admission.admitted {
+                    resumptions.yield(message, to: source)
+                } else {
+                    shed.append((route.filter, admission.shedSoFar))
+                }
             }
         }
         resumptions.run()
+        for (filter, shedSoFar) in shed {
+            metrics.messagesShed.increment()
+            // The first and then every thousandth: a consumer that is stuck must not flood the log.
+            if shedSoFar == 1 || shedSoFar.isMultiple(of: 1_000) {
+                logger.warning("MQTT subscription buffer full, messages shed", metadata: [
+                    "mqtt.filter": "\(filter)", "mqtt.shed": "\(shedSoFar)", "mqtt.topic": "\(message.topic)",
+                ])
+            }
+        }
     }
 
-    /// MQTT topic matching, with a shared subscription's `$share/<group>/` prefix taken off the filter first.
+    /// MQTT topic matching by libmosquitto (`mosquitto_topic_matches_sub`), with a shared subscription's
+    /// `$share/<group>/` prefix taken off the filter first. Incoming messages are routed by ``TopicTree`` instead,
+    /// which its tests check against this.
     public static func topic(_ topic: String, matches filter: String) -> Bool {
-        var filter = Substring(filter)
-        if filter.hasPrefix("$share/") {
-            let levels = filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
-            guard levels.count == 3 else { return false }
-            filter = levels[2]
-        }
+        guard let filter = TopicTree.matchedFilter(filter) else { return false }
         var result = false
         return mosquitto_topic_matches_sub(String(filter), topic, &result) == MOSQ_ERR_SUCCESS.rawValue && result
     }
@@ -139,7 +196,14 @@ extension MQTTMessage {
             retain: message.retain,
             responseTopic: MosquittoPropertyReader.string(properties, MQTT_PROP_RESPONSE_TOPIC),
             correlationData: MosquittoPropertyReader.binary(properties, MQTT_PROP_CORRELATION_DATA),
-            messageExpiry: MosquittoPropertyReader.int32(properties, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL)
+            messageExpiry: MosquittoPropertyReader.int32(properties, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL),
+            deadline: MosquittoPropertyReader.userProperty(properties, named: DeadlineProperty.name).flatMap(DeadlineProperty.decode)
         )
     }
+}
+
+/// MQTT v5 reason codes of a DISCONNECT from the broker that the client acts on.
+enum MQTTDisconnectReason {
+    /// Another client connected with the same client id (Mosquitto sends it from 2.0.15 on; 2.0.11 just closes).
+    static let sessionTakenOver: Int32 = 0x8E
 }

@@ -9,6 +9,10 @@ extension MQTTClient {
     /// Fails at once with ``MQTTError/notConnected`` when there is no connection, with
     /// ``MQTTError/noSubscribers(topic:)`` when the broker says nobody subscribes to `topic`, and with
     /// ``MQTTError/timeout(operation:)`` when no reply came in time (a late reply is dropped).
+    ///
+    /// The request carries its deadline (``MQTTPublishProperties/deadline``): `timeout` minus a margin
+    /// (``deadlineMargin(for:)``), so that a responder stops before we do and its answer can still reach us. Its
+    /// message expiry is `messageExpiry` or `timeout`, in whole seconds rounded up.
     public func request(
         _ topic: String,
         payload: Data,
@@ -23,7 +27,8 @@ extension MQTTClient {
         let properties = MQTTPublishProperties(
             messageExpiry: messageExpiry ?? timeout,
             responseTopic: responseTopic,
-            correlationData: correlation
+            correlationData: correlation,
+            deadline: Date().addingTimeInterval((timeout - Self.deadlineMargin(for: timeout)).timeInterval)
         )
         let deadline = ContinuousClock.now.advanced(by: timeout)
         return try await withTaskCancellationHandler {
@@ -40,11 +45,12 @@ extension MQTTClient {
                     // The reply itself is the acknowledgement, so the PUBACK is not awaited; it only ends the
                     // wait early when it says that no reply can come.
                     let messageID = try self.enqueuePublish(topic, payload: payload, qos: .atLeastOnce, retain: false, properties: properties)
-                    if let failure = self.publishAcknowledgements.withLock({
-                        $0.watch(requestMessageID: messageID, correlation: correlation, topic: topic)
-                    }) {
-                        self.failRequest(correlation, with: failure)
+                    var resumptions = Resumptions()
+                    let failure = self.publishAcknowledgements.withLock {
+                        $0.watch(requestMessageID: messageID, correlation: correlation, topic: topic, &resumptions)
                     }
+                    resumptions.run()
+                    if let failure { self.failRequest(correlation, with: failure) }
                 } catch {
                     self.failRequest(correlation, with: error)
                 }
@@ -54,6 +60,12 @@ extension MQTTClient {
         }
     }
 
+    /// How much earlier than the asker a responder must stop: a tenth of the timeout, at least 20 ms (a round trip
+    /// under load) and at most 500 ms (clocks synchronised by NTP agree far better than that).
+    public static func deadlineMargin(for timeout: Duration) -> Duration {
+        min(max(timeout / 10, .milliseconds(20)), .milliseconds(500))
+    }
+
     /// Ends a waiting request with `error` (if it still waits).
     func failRequest(_ correlation: Data, with error: any Error) {
         state.withLock { $0.requests.remove(correlation) }?.resume(throwing: error)
@@ -61,9 +73,12 @@ extension MQTTClient {
 
     /// Publishes `payload` as the reply to `request` (QoS 1, to its response topic, with its correlation data).
     /// Returns once the reply is queued: the requester's wait for it is the acknowledgement that counts, so the
-    /// PUBACK is not awaited (that saves a wake-up per reply). A request without a response topic gets no reply.
+    /// PUBACK is not awaited (that saves a wake-up per reply). A request without a response topic gets no reply;
+    /// one whose response topic ``MQTTConfiguration/replyTopicFilter`` does not allow throws
+    /// ``MQTTError/responseTopicRefused(topic:)``.
     public func reply(to request: MQTTMessage, payload: Data) throws {
         guard let responseTopic = request.responseTopic else { return }
+        guard isReplyTopic(responseTopic) else { throw MQTTError.responseTopicRefused(topic: responseTopic) }
         let messageID = try enqueuePublish(
             responseTopic,
             payload: payload,
@@ -71,28 +86,14 @@ extension MQTTClient {
             retain: false,
             properties: MQTTPublishProperties(correlationData: request.correlationData)
         )
-        publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID]) }
+        var resumptions = Resumptions()
+        publishAcknowledgements.withLock { $0.ignore(messageIDs: [messageID], &resumptions) }
+        resumptions.run()
     }
 
-    /// The responder side: subscribes to `filter` and answers every request with what `handler` returns,
-    /// handling requests concurrently. Runs until the surrounding task is cancelled or the client shuts down.
-    /// A handler that throws sends no reply (the requester times out); the error is logged.
-    public func serveRequests(
-        on filter: String,
-        qos: MQTTQoS = .atLeastOnce,
-        handler: @escaping @Sendable (MQTTMessage) async throws -> Data
-    ) async throws {
-        let subscription = try await subscribe(filter, qos: qos)
-        await withDiscardingTaskGroup { group in
-            for await request in subscription {
-                group.addTask {
-                    do {
-                        try self.reply(to: request, payload: try await handler(request))
-                    } catch {
-                        self.logger.error("MQTT request handler failed", metadata: ["mqtt.topic": "\(request.topic)", "error": "\(error)"])
-                    }
-                }
-            }
-        }
+    /// Whether ``MQTTConfiguration/replyTopicFilter`` allows replies to `topic`.
+    func isReplyTopic(_ topic: String) -> Bool {
+        guard let filter = configuration.replyTopicFilter else { return true }
+        return Self.topic(topic, matches: filter)
     }
 }

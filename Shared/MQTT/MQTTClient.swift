@@ -1,6 +1,8 @@
 import CMosquitto
 import Foundation
 import Logging
+import Metrics
+import NIOCore
 import Synchronization
 
 /// An MQTT v5 client over libmosquitto, for Swift concurrency.
@@ -30,13 +32,18 @@ public final class MQTTClient: Sendable {
     private let tokens = Atomic<UInt64>(0)
     /// Wakes the network thread when a packet is queued or the client shuts down.
     let wakeup: LoopWakeup
+    /// Whether a subscription's buffer is full, which stops the network thread reading.
+    let readPressure = ReadPressure()
+    let metrics: MQTTClientMetrics
 
     struct Route {
         var filter: String
         var qos: MQTTQoS
         var options: MQTTSubscriptionOptions
-        /// nil for the client's own reply subscription: replies are matched to requests, not streamed.
-        var continuation: AsyncStream<MQTTMessage>.Continuation?
+        /// Where its messages go; nil for the client's own reply subscription: replies resume requests, they are
+        /// never buffered.
+        var source: SubscriptionBuffer.Sequence.Source?
+        var buffer: SubscriptionBuffer?
         /// Whether the broker has granted it in the current session; if not, it is (re)sent on the next connect.
         var granted: Bool
     }
@@ -46,10 +53,20 @@ public final class MQTTClient: Sendable {
     struct State {
         var lifecycle = Lifecycle.idle
         var isConnected = false
+        /// When the broker accepted the current connection.
+        var connectedSince: ContinuousClock.Instant?
+        /// How long the last connection lasted, until the network loop has read it for its backoff.
+        var lastConnectionLength: Duration?
         var connectWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
         var subscribes = PendingAcknowledgements<Int32>()
+        /// ``ping(timeout:)``s waiting for their UNSUBACK, by message id.
+        var pings = PendingAcknowledgements<Void>()
         var requests = PendingRequests()
         var routes: [UInt64: Route] = [:]
+        /// The routes that stream messages, by filter, for matching incoming topics.
+        var topicTree = TopicTree()
+        /// How many routes use each filter: the broker's subscription ends with the last of them.
+        var routesPerFilter: [String: Int] = [:]
         /// Subscriptions re-sent after a reconnect, by message id, so their SUBACK can mark the routes granted.
         var resubscriptions: [Int32: [UInt64]] = [:]
         var threadExitWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
@@ -60,8 +77,11 @@ public final class MQTTClient: Sendable {
         return true
     }()
 
-    public init(configuration: MQTTConfiguration, logger: Logger) throws(MQTTError) {
+    /// `metricsFactory`: where the client's metrics go (`leitstand_mqtt_*`); by default the process's
+    /// `MetricsSystem`, which must then be bootstrapped before the client is made.
+    public init(configuration: MQTTConfiguration, logger: Logger, metricsFactory: any MetricsFactory = MetricsSystem.factory) throws(MQTTError) {
         precondition(Self.libraryInitialised)
+        metrics = MQTTClientMetrics(factory: metricsFactory)
         let keepSession: Bool
         if case .persistent = configuration.session { keepSession = true } else { keepSession = false }
         guard let handle = mosquitto_new(configuration.clientID, !keepSession, nil) else {
@@ -87,7 +107,7 @@ public final class MQTTClient: Sendable {
         if let responseTopic = configuration.responseTopic {
             let token = makeToken()
             state.withLock { state in
-                state.routes[token] = Route(filter: responseTopic, qos: .atLeastOnce, options: [], continuation: nil, granted: false)
+                state.addRoute(Route(filter: responseTopic, qos: .atLeastOnce, options: [], source: nil, buffer: nil, granted: false), token: token)
             }
         }
     }
@@ -107,6 +127,10 @@ public final class MQTTClient: Sendable {
             try check("mosquitto_tls_set", mosquitto_tls_set(handle, configuration.caFile, nil, nil, nil, nil))
         }
         if let will = configuration.will {
+            let bytes = PacketSize.connect(with: will, configuration: configuration)
+            guard bytes <= configuration.maximumPacketSize else {
+                throw .payloadTooLarge(topic: will.topic, bytes: bytes, limit: configuration.maximumPacketSize)
+            }
             let rc = will.payload.withUnsafeBytes { bytes in
                 mosquitto_will_set_v5(handle, will.topic, Int32(bytes.count), bytes.baseAddress, MQTTQoS.atLeastOnce.rawValue, will.retain, nil)
             }
@@ -120,6 +144,9 @@ public final class MQTTClient: Sendable {
             throw .library(operation: operation, code: rc, message: String(cString: mosquitto_strerror(rc)))
         }
     }
+
+    /// QoS 1/2 publishes awaiting their PUBACK (see ``MQTTConfiguration/maximumPendingPublishes``).
+    public var pendingPublishes: Int { publishAcknowledgements.withLock { $0.pendingCount } }
 
     /// True while the broker has accepted our CONNECT and the connection has not been lost since.
     public var isConnected: Bool { state.withLock { $0.isConnected } }
@@ -157,57 +184,78 @@ public final class MQTTClient: Sendable {
     }
 
     /// Publishes a message. For QoS 1 and 2 it returns when the broker has acknowledged it (which says the broker
-    /// has it, never that a subscriber processed it); it throws ``MQTTError/refused(operation:reasonCode:)`` when
-    /// the broker refused it, e.g. because the ACL does not allow this topic.
+    /// has it, never that a subscriber processed it), with ``MQTTDelivery/noMatchingSubscribers`` when the broker
+    /// had nobody to deliver it to; it throws ``MQTTError/refused(operation:reasonCode:)`` when the broker refused
+    /// it, e.g. because the ACL does not allow this topic.
     /// While disconnected, a QoS 1 or 2 publish waits for the reconnect and is sent then (bound it with a timeout
     /// or cancellation); QoS 0 fails with ``MQTTError/notConnected``.
+    @discardableResult
     public func publish(
         _ topic: String,
         payload: Data,
         qos: MQTTQoS = .atLeastOnce,
         retain: Bool = false,
         properties: MQTTPublishProperties = .init()
-    ) async throws {
+    ) async throws -> MQTTDelivery {
         let messageID = try enqueuePublish(topic, payload: payload, qos: qos, retain: retain, properties: properties)
-        try await awaitAcknowledgements(of: [messageID], qos: qos)
+        return try await awaitAcknowledgements(of: [messageID], qos: qos)
     }
 
     /// Publishes several messages and returns when the broker has acknowledged all of them (QoS 1/2), throwing the
     /// first refusal. One wait for the whole batch: a client streaming many messages saves a task wake-up per
     /// message. Disconnects behave as for ``publish(_:payload:qos:retain:properties:)``.
     public func publish(batch messages: [MQTTOutgoingMessage], qos: MQTTQoS = .atLeastOnce) async throws {
+        for message in messages {
+            try checkSize(of: message.topic, payload: message.payload, qos: qos, properties: message.properties)
+        }
+        if qos != .atMostOnce {
+            try publishAcknowledgements.withLock { acknowledgements throws(MQTTError) in
+                try acknowledgements.reserve(messages.count, limit: configuration.maximumPendingPublishes)
+            }
+        }
         var messageIDs: [Int32] = []
         messageIDs.reserveCapacity(messages.count)
         do {
             for message in messages {
-                messageIDs.append(try enqueuePublish(message.topic, payload: message.payload, qos: qos, retain: message.retain, properties: message.properties))
+                messageIDs.append(
+                    try enqueuePublish(message.topic, payload: message.payload, qos: qos, retain: message.retain, properties: message.properties, slot: .alreadyTaken)
+                )
             }
         } catch {
             // What was queued before the failure is still sent; nobody waits for it any more.
-            publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs) }
+            var resumptions = Resumptions()
+            publishAcknowledgements.withLock { acknowledgements in
+                acknowledgements.ignore(messageIDs: messageIDs, counted: qos != .atMostOnce, &resumptions)
+                if qos != .atMostOnce { acknowledgements.release(messages.count - messageIDs.count - 1) }
+            }
+            resumptions.run()
             throw error
         }
-        try await awaitAcknowledgements(of: messageIDs, qos: qos)
+        _ = try await awaitAcknowledgements(of: messageIDs, qos: qos)
     }
 
-    private func awaitAcknowledgements(of messageIDs: [Int32], qos: MQTTQoS) async throws {
+    private func awaitAcknowledgements(of messageIDs: [Int32], qos: MQTTQoS) async throws -> MQTTDelivery {
         guard qos != .atMostOnce else {
-            publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs) }
-            return
+            var resumptions = Resumptions()
+            publishAcknowledgements.withLock { $0.ignore(messageIDs: messageIDs, counted: false, &resumptions) }
+            resumptions.run()
+            return .delivered
         }
         let token = makeToken()
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MQTTDelivery, any Error>) in
                 var resumptions = Resumptions()
                 publishAcknowledgements.withLock { acknowledgements in
                     if Task.isCancelled {
-                        acknowledgements.ignore(messageIDs: messageIDs)
+                        acknowledgements.ignore(messageIDs: messageIDs, &resumptions)
                         resumptions.resume(continuation, with: .failure(CancellationError()))
                     } else {
                         acknowledgements.wait(messageIDs: messageIDs, token: token, continuation: continuation, &resumptions)
                     }
                 }
                 resumptions.run()
+                // A network thread that paused reading for a full subscription reads again for this waiter.
+                if readPressure.isFull { wakeup.wakeIfSleeping() }
             }
         } onCancel: {
             var resumptions = Resumptions()
@@ -247,14 +295,43 @@ public final class MQTTClient: Sendable {
         tokens.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
-    /// Hands a PUBLISH to libmosquitto (which queues it for the network thread) and returns its message id.
+    /// Refuses a message whose packet would exceed the broker's maximum packet size, connected or not.
+    func checkSize(of topic: String, payload: Data, qos: MQTTQoS, properties: MQTTPublishProperties) throws(MQTTError) {
+        let bytes = PacketSize.publish(topic: topic, payloadBytes: payload.count, qos: qos, properties: properties)
+        guard bytes <= configuration.maximumPacketSize else {
+            throw .payloadTooLarge(topic: topic, bytes: bytes, limit: configuration.maximumPacketSize)
+        }
+    }
+
+    /// How a QoS 1/2 publish takes its place among the ``MQTTConfiguration/maximumPendingPublishes``.
+    enum PendingSlot {
+        /// Reserve one now, or fail with ``MQTTError/tooManyPendingPublishes``.
+        case take
+        /// Reserve one even beyond the limit: the birth message (one per connect) must not be refused.
+        case takeBeyondLimit
+        /// A batch reserved its slots at once, before queueing any of them.
+        case alreadyTaken
+    }
+
+    /// Hands a PUBLISH to libmosquitto (which queues it for the network thread) and returns its message id. A QoS 1/2
+    /// publish holds a pending slot from here: the caller hands the id to `wait`, `ignore` or `watch` of
+    /// ``PublishAcknowledgements``. On failure the slot is given back.
     func enqueuePublish(
         _ topic: String,
         payload: Data,
         qos: MQTTQoS,
         retain: Bool,
-        properties: MQTTPublishProperties
+        properties: MQTTPublishProperties,
+        slot: PendingSlot = .take
     ) throws(MQTTError) -> Int32 {
+        let counted = qos != .atMostOnce
+        if slot != .alreadyTaken {
+            try checkSize(of: topic, payload: payload, qos: qos, properties: properties)
+            if counted {
+                let limit = slot == .take ? configuration.maximumPendingPublishes : Int.max
+                try publishAcknowledgements.withLock { acknowledgements throws(MQTTError) in try acknowledgements.reserve(1, limit: limit) }
+            }
+        }
         let list = MosquittoPropertyList(publish: properties)
         var messageID: Int32 = 0
         let rc = payload.withUnsafeBytes { bytes in
@@ -267,63 +344,13 @@ public final class MQTTClient: Sendable {
             if qos == .atMostOnce { throw .notConnected }
             return messageID
         }
-        try check("publish to \(topic)", rc)
+        do {
+            try check("publish to \(topic)", rc)
+        } catch {
+            if counted { publishAcknowledgements.withLock { $0.release(1) } }
+            throw error
+        }
         return messageID
-    }
-
-    /// Subscribes to a topic filter (wildcards and `$share/group/…` included). Messages arrive on the returned
-    /// sequence; ending its iteration (or ``MQTTSubscription/cancel()``) unsubscribes. The subscription is
-    /// re-sent after every reconnect in which the broker did not keep our session. If the client is not connected
-    /// yet, the subscription is sent on the next connect and this returns at once.
-    public func subscribe(
-        _ filter: String,
-        qos: MQTTQoS = .atLeastOnce,
-        options: MQTTSubscriptionOptions = []
-    ) async throws -> MQTTSubscription {
-        let (stream, continuation) = AsyncStream<MQTTMessage>.makeStream()
-        let token = makeToken()
-        state.withLock { state in
-            state.routes[token] = Route(filter: filter, qos: qos, options: options, continuation: continuation, granted: false)
-        }
-        continuation.onTermination = { [weak self] _ in self?.removeRoute(token) }
-        let reasonCode = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (ack: CheckedContinuation<Int32, any Error>) in
-                // -1: not sent now; the route stays ungranted and is sent on the next connect.
-                let sentNow = state.withLock { state -> Bool in
-                    guard state.isConnected else { return false }
-                    var messageID: Int32 = 0
-                    let rc = mosquitto_subscribe_v5(handle, &messageID, filter, qos.rawValue, options.rawValue, nil)
-                    wakeup.wakeIfSleeping()
-                    guard rc == MOSQ_ERR_SUCCESS.rawValue else { return false }
-                    state.subscribes.insert(messageID: messageID, token: token, continuation: ack)
-                    return true
-                }
-                if !sentNow { ack.resume(returning: -1) }
-            }
-        } onCancel: {
-            var resumptions = Resumptions()
-            state.withLock { $0.subscribes.cancel(token: token, &resumptions) }
-            resumptions.run()
-        }
-        if reasonCode >= 0x80 {
-            continuation.finish()
-            throw MQTTError.refused(operation: "subscribe to \(filter)", reasonCode: Int(reasonCode))
-        }
-        if reasonCode >= 0 {
-            state.withLock { $0.routes[token]?.granted = true }
-        }
-        return MQTTSubscription(filter: filter, stream: stream, continuation: continuation)
-    }
-
-    private func removeRoute(_ token: UInt64) {
-        state.withLock { state in
-            guard let route = state.routes.removeValue(forKey: token) else { return }
-            let stillWanted = state.routes.values.contains { $0.filter == route.filter }
-            if !stillWanted && state.isConnected {
-                _ = mosquitto_unsubscribe_v5(handle, nil, route.filter, nil)
-                wakeup.wakeIfSleeping()
-            }
-        }
     }
 
     /// Ends the connection with a clean DISCONNECT (so the broker does not publish the will), stops the network
@@ -349,7 +376,7 @@ public final class MQTTClient: Sendable {
             mosquitto_destroy(handle)
             return
         case .sendDisconnectAndWait:
-            _ = mosquitto_disconnect_v5(handle, 0, nil)
+            // The network thread sends the DISCONNECT when it sees `stopping` (see `sendDisconnect`).
             wakeup.signal()
         case .wait:
             break

@@ -41,9 +41,30 @@ public struct MQTTConfiguration: Sendable {
     public var keepAlive: Duration
     /// First and longest wait between reconnect attempts; the wait doubles in between, with jitter.
     public var reconnectDelay: ClosedRange<Duration>
+    /// A connection that lasted this long starts the reconnect backoff over; a shorter one (a takeover by another
+    /// client with our id, a broker that accepts and drops us) keeps it growing.
+    public var connectionStableAfter: Duration = .seconds(60)
     /// QoS 1/2 messages in flight at once in each direction (MQTT v5 Receive Maximum, and our send maximum, which
     /// the broker's Receive Maximum can lower). libmosquitto's default of 20 caps a busy client's pipeline.
     public var inflightWindow: Int = 1_000
+    /// The largest packet the broker takes (its `max_packet_size`; deploy/mosquitto sets 2 MiB). Every publish is
+    /// checked against it before it is queued: libmosquitto 2.0.11 checks only once it has the broker's CONNACK,
+    /// and a too-large message queued while disconnected aborts the process on reconnect (`log__printf: Assertion
+    /// 'mosq' failed`, issue 10 item 8).
+    public var maximumPacketSize: Int = 2_097_152
+    /// QoS 1/2 publishes (requests and replies included) that may await their PUBACK at once; beyond it a publish
+    /// fails at once with ``MQTTError/tooManyPendingPublishes``. Message ids have 16 bits: past 65 535 pending
+    /// publishes libmosquitto hands out ids still in use, so the limit stays well below that.
+    public var maximumPendingPublishes: Int = 30_000
+    /// Received messages one subscription may hold for its consumer before the client stops reading from the
+    /// broker (until the consumer is down to half of it); a subscription can set its own (see
+    /// ``MQTTClient/subscribe(_:qos:options:bufferLimit:)``). Past twice this, a message is shed.
+    public var subscriptionBufferLimit: Int = 1_000
+    /// Where this client's replies may go: an MQTT filter such as `leitstand/reply/+`, nil for anywhere. A request
+    /// naming another response topic gets no reply (``MQTTClient/reply(to:payload:)`` throws
+    /// ``MQTTError/responseTopicRefused(topic:)``): a responder replied to whatever a request named, e.g. a door's job
+    /// topic (issue 9, item 4).
+    public var replyTopicFilter: String?
     /// Where replies to this client's requests arrive (see ``MQTTClient/request(_:payload:timeout:)``).
     public var responseTopic: String?
 
@@ -113,5 +134,13 @@ extension Duration {
         return seconds <= 0 ? 0 : UInt32(min(seconds, Int64(UInt32.max)))
     }
 
+    /// Whole seconds, rounded up, clamped like ``wholeSeconds``.
+    var wholeSecondsRoundedUp: UInt32 {
+        let seconds = components.seconds + (components.attoseconds > 0 ? 1 : 0)
+        return seconds <= 0 ? 0 : UInt32(min(seconds, Int64(UInt32.max)))
+    }
+
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+
+    var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -16,6 +16,14 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
     case shutDown
     /// No reply or acknowledgement arrived in time.
     case timeout(operation: String)
+    /// A message to `topic` would make a packet of `bytes` bytes (MQTT headers and properties included), more than
+    /// ``MQTTConfiguration/maximumPacketSize`` (`limit`). Nothing was queued.
+    case payloadTooLarge(topic: String, bytes: Int, limit: Int)
+    /// ``MQTTConfiguration/maximumPendingPublishes`` QoS 1/2 publishes already await their PUBACK; nothing was queued.
+    /// Also the error of a waiter whose message id libmosquitto handed out again while it still waited.
+    case tooManyPendingPublishes
+    /// A request named a response topic that ``MQTTConfiguration/replyTopicFilter`` does not allow; no reply was sent.
+    case responseTopicRefused(topic: String)
 
     public var description: String {
         switch self {
@@ -27,6 +35,9 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noSubscribers(let topic): "nobody subscribes to \(topic)"
         case .shutDown: "the MQTT client was shut down"
         case .timeout(let operation): "\(operation) timed out"
+        case .tooManyPendingPublishes: "too many publishes await their acknowledgement"
+        case .responseTopicRefused(let topic): "no reply to \(topic): not a reply topic"
+        case .payloadTooLarge(let topic, let bytes, let limit): "a message to \(topic) would be \(bytes) bytes, more than the broker's limit of \(limit)"
         }
     }
 }

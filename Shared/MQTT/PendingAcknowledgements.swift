@@ -7,6 +7,8 @@
 struct PendingAcknowledgements<Value: Sendable> {
     private var waiters: [Int32: (token: UInt64, continuation: CheckedContinuation<Value, any Error>)] = [:]
 
+    var isEmpty: Bool { waiters.isEmpty }
+
     mutating func insert(messageID: Int32, token: UInt64, continuation: CheckedContinuation<Value, any Error>) {
         waiters[messageID] = (token, continuation)
     }

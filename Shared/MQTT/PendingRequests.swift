@@ -39,6 +39,8 @@ struct PendingRequests {
         waiters.removeValue(forKey: correlation)?.continuation
     }
 
+    var isEmpty: Bool { waiters.isEmpty }
+
     /// When the network thread must wake up next to expire a request.
     var nextDeadline: ContinuousClock.Instant? { deadlines.first?.instant }
 

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Continuations to resume, and stream elements to yield, once the lock under which they were found is released.
 ///
 /// Resuming under a lock that a cancellation handler also takes deadlocks: the Swift runtime holds a task's
@@ -18,12 +20,12 @@ struct Resumptions {
         resume(continuation, with: .success(()))
     }
 
-    mutating func yield(_ message: MQTTMessage, to continuation: AsyncStream<MQTTMessage>.Continuation) {
-        actions.append { continuation.yield(message) }
+    mutating func yield(_ message: MQTTMessage, to source: SubscriptionBuffer.Sequence.Source) {
+        actions.append { _ = source.yield(message) }
     }
 
-    mutating func finish(_ continuation: AsyncStream<MQTTMessage>.Continuation) {
-        actions.append { continuation.finish() }
+    mutating func finish(_ source: SubscriptionBuffer.Sequence.Source) {
+        actions.append { source.finish() }
     }
 
     func run() {

@@ -127,6 +127,19 @@ public final class MosquittoBroker: @unchecked Sendable {
         try await waitUntil("mosquitto released \(port)") { !isListening(port: port) }
     }
 
+    /// Freezes the broker (SIGSTOP): its sockets stay open and nothing answers, as with a hung or overloaded broker.
+    public func pause() { child?.signal(SIGSTOP) }
+
+    /// Lets a paused broker run again (SIGCONT).
+    public func resume() { child?.signal(SIGCONT) }
+
+    /// Kills the broker without letting it close anything (SIGKILL) and waits until the port is free.
+    public func kill() async throws {
+        child?.signal(SIGKILL)
+        _ = try await child?.waitForExit()
+        try await waitUntil("mosquitto released \(port)") { !isListening(port: port) }
+    }
+
     /// Disconnects the clients it made, stops the broker and removes its directory.
     public func shutdown() async {
         for client in clients { await client.disconnect() }
@@ -153,7 +166,19 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     /// A client for this broker that ``shutdown()`` disconnects (unless the test did so before).
     public func client(_ configuration: MQTTConfiguration) throws -> MQTTClient {
-        let client = try MQTTClient(configuration: configuration, logger: Logger(label: "test.\(configuration.clientID)"))
+        try client(configuration, logger: Logger(label: "test.\(configuration.clientID)"))
+    }
+
+    /// A client for this broker that logs to `logger`, and that ``shutdown()`` disconnects.
+    public func client(_ configuration: MQTTConfiguration, logger: Logger) throws -> MQTTClient {
+        let client = try MQTTClient(configuration: configuration, logger: logger)
+        clients.append(client)
+        return client
+    }
+
+    /// Makes ``shutdown()`` disconnect a client the test made itself (e.g. with its own metrics factory).
+    @discardableResult
+    public func adopt(_ client: MQTTClient) -> MQTTClient {
         clients.append(client)
         return client
     }
