@@ -8,14 +8,8 @@ extension MQTTBenchmark {
     /// `+`), and a publisher sends `routedMessages` QoS 1 messages to the one that matches, in batches of `window`,
     /// never more than four batches ahead of what the subscriber has taken in: the figure is the subscriber's rate.
     func measureRouting(subscriptions: Int, configuration: MQTTConfiguration, run: String, payload: Data, logger: Logger) async throws {
-        var subscriberConfiguration = configuration
-        subscriberConfiguration.clientID = "bench-subscriber-\(run)"
-        var publisherConfiguration = configuration
-        publisherConfiguration.clientID = "bench-publisher-\(run)"
-        let subscriber = try MQTTClient(configuration: subscriberConfiguration, logger: logger)
-        let publisher = try MQTTClient(configuration: publisherConfiguration, logger: logger)
-        try await subscriber.connect()
-        try await publisher.connect()
+        let subscriber = try await Self.connectedClient("bench-subscriber-\(run)", configuration, logger: logger)
+        let publisher = try await Self.connectedClient("bench-publisher-\(run)", configuration, logger: logger)
 
         let prefix = "bench/\(run)/route"
         var others: [MQTTSubscription] = []
@@ -54,5 +48,17 @@ extension MQTTBenchmark {
         withExtendedLifetime(others) {}
         await publisher.disconnect()
         await subscriber.disconnect()
+    }
+
+    /// A connected client for one role of a measurement.
+    static func connectedClient(_ clientID: String, _ configuration: MQTTConfiguration, session: MQTTConfiguration.Session = .clean, logger: Logger)
+        async throws -> MQTTClient
+    {
+        var configuration = configuration
+        configuration.clientID = clientID
+        configuration.session = session
+        let client = try MQTTClient(configuration: configuration, logger: logger)
+        try await client.connect()
+        return client
     }
 }

@@ -8,15 +8,8 @@ extension MQTTBenchmark {
     /// them; one subscriber takes them at about 10 000/s (a millisecond's pause every ten). Prints the process's peak
     /// resident memory (both clients are in it): what the subscriber buffers shows there.
     func measureSlowConsumer(messages: Int, configuration: MQTTConfiguration, run: String, logger: Logger) async throws {
-        var subscriberConfiguration = configuration
-        subscriberConfiguration.clientID = "bench-slow-\(run)"
-        subscriberConfiguration.session = .persistent(expiry: .seconds(600))
-        var publisherConfiguration = configuration
-        publisherConfiguration.clientID = "bench-flood-\(run)"
-        let subscriber = try MQTTClient(configuration: subscriberConfiguration, logger: logger)
-        let publisher = try MQTTClient(configuration: publisherConfiguration, logger: logger)
-        try await subscriber.connect()
-        try await publisher.connect()
+        let subscriber = try await Self.connectedClient("bench-slow-\(run)", configuration, session: .persistent(expiry: .seconds(600)), logger: logger)
+        let publisher = try await Self.connectedClient("bench-flood-\(run)", configuration, logger: logger)
         let topic = "bench/\(run)/slow"
         let subscription = try await subscriber.subscribe(topic)
         let received = Atomic<Int>(0)
