@@ -3,12 +3,12 @@ import Contracts
 import Foundation
 import Logging
 import MQTT
-import Synchronization
 
 /// Measures the MQTT layer every Leitstand service stands on, through a real broker:
 /// the request/response round trip (one request at a time, so each figure is one full round trip), and the
 /// QoS 1 publish throughput of one client (each publish counted when the broker's PUBACK arrived).
-/// With `--subscriptions N` it measures instead how fast one client takes in messages while it holds N subscriptions.
+/// With `--subscriptions N` it measures instead how fast one client takes in messages while it holds N subscriptions,
+/// and with `--slow-consumer-messages N` how much memory a subscriber that does not keep up takes.
 @main
 struct MQTTBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +40,9 @@ struct MQTTBenchmark: AsyncParsableCommand {
     @Option(help: "Messages for the routing measurement.")
     var routedMessages = 20_000
 
+    @Option(help: "Measure only a slow subscriber: this many 1 KB QoS 1 messages, published as fast as the broker takes them, consumed at about 10 000/s.")
+    var slowConsumerMessages: Int?
+
     func run() async throws {
         var logger = Logger(label: "mqtt-benchmark")
         logger.logLevel = .warning
@@ -50,6 +53,10 @@ struct MQTTBenchmark: AsyncParsableCommand {
         responderConfiguration.keepAlive = .seconds(60)
         if let subscriptions {
             try await measureRouting(subscriptions: subscriptions, configuration: responderConfiguration, run: String(run), payload: payload, logger: logger)
+            return
+        }
+        if let slowConsumerMessages {
+            try await measureSlowConsumer(messages: slowConsumerMessages, configuration: responderConfiguration, run: String(run), logger: logger)
             return
         }
         var requesterConfiguration = responderConfiguration
@@ -122,58 +129,6 @@ struct MQTTBenchmark: AsyncParsableCommand {
 
         await requester.disconnect()
         await responder.disconnect()
-    }
-
-    /// One subscriber holds `subscriptions` filters (all but one of them never match: half exact topics, half with a
-    /// `+`), and a publisher sends `routedMessages` QoS 1 messages to the one that matches, in batches of `window`,
-    /// never more than four batches ahead of what the subscriber has taken in: the figure is the subscriber's rate.
-    func measureRouting(subscriptions: Int, configuration: MQTTConfiguration, run: String, payload: Data, logger: Logger) async throws {
-        var subscriberConfiguration = configuration
-        subscriberConfiguration.clientID = "bench-subscriber-\(run)"
-        var publisherConfiguration = configuration
-        publisherConfiguration.clientID = "bench-publisher-\(run)"
-        let subscriber = try MQTTClient(configuration: subscriberConfiguration, logger: logger)
-        let publisher = try MQTTClient(configuration: publisherConfiguration, logger: logger)
-        try await subscriber.connect()
-        try await publisher.connect()
-
-        let prefix = "bench/\(run)/route"
-        var others: [MQTTSubscription] = []
-        for index in 0..<max(0, subscriptions - 1) {
-            others.append(try await subscriber.subscribe(index.isMultiple(of: 2) ? "\(prefix)/\(index)/exact" : "\(prefix)/\(index)/+/wild"))
-        }
-        let target = try await subscriber.subscribe("\(prefix)/target/+")
-        let received = Atomic<Int>(0)
-        let counting = Task {
-            for await _ in target { received.add(1, ordering: .relaxed) }
-        }
-        // The subscription may still be on its way: publish until one message has come through.
-        while received.load(ordering: .relaxed) == 0 {
-            try await publisher.publish("\(prefix)/target/warmup", payload: payload)
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let clock = ContinuousClock()
-        let started = clock.now
-        let baseline = received.load(ordering: .relaxed)
-        var published = 0
-        let batch = [MQTTOutgoingMessage](repeating: MQTTOutgoingMessage(topic: "\(prefix)/target/x", payload: payload), count: window)
-        while published < routedMessages {
-            while published - (received.load(ordering: .relaxed) - baseline) > 4 * window {
-                try await Task.sleep(for: .milliseconds(1))
-            }
-            try await publisher.publish(batch: batch)
-            published += window
-        }
-        while received.load(ordering: .relaxed) - baseline < published {
-            try await Task.sleep(for: .milliseconds(1))
-        }
-        let elapsed = clock.now - started
-        print("routing: one subscriber with \(subscriptions) subscriptions (\(max(0, subscriptions - 1)) never matching), \(published) QoS 1 messages of \(payloadBytes) B:")
-        print("  \(Int(Double(published) / elapsed.seconds)) messages/s taken in (\(String(format: "%.2f", elapsed.seconds)) s)")
-        counting.cancel()
-        withExtendedLifetime(others) {}
-        await publisher.disconnect()
-        await subscriber.disconnect()
     }
 
     static func milliseconds(_ duration: Duration) -> String { String(format: "%.3f", duration.seconds * 1000) }

@@ -2,7 +2,6 @@ import CMosquitto
 import Foundation
 import Logging
 import Metrics
-import NIOCore
 import Synchronization
 
 /// The libmosquitto callbacks. They run on the network thread, capture nothing, find the client through the

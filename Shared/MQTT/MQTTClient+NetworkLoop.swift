@@ -1,7 +1,6 @@
 import CMosquitto
 import Foundation
 import Logging
-import NIOCore
 import Synchronization
 
 extension MQTTClient {

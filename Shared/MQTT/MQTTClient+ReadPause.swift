@@ -19,9 +19,9 @@ extension MQTTClient {
     /// has accepted us), unless a task awaits something only reading brings.
     func shouldRead(_ pause: inout ReadPause, now: ContinuousClock.Instant) -> Bool {
         guard readPressure.isFull, state.withLock({ $0.isConnected }), !hasNetworkWaiters() else {
-            if pause.since != nil {
+            if let since = pause.since {
                 pause.since = nil
-                logger.debug("MQTT reading resumed")
+                logger.debug("MQTT reading resumed", metadata: ["mqtt.pausedFor": "\(now - since)"])
             }
             return true
         }

@@ -13,9 +13,11 @@ import Synchronization
 /// threaded mode, so calls from any other thread (publish, subscribe) only queue a packet and wake the network
 /// thread through an eventfd (`LoopWakeup`).
 /// Every libmosquitto callback runs on the network thread: it copies what it needs out of the library's buffers,
-/// takes a lock for a few instructions to find the waiters or streams concerned, releases it, and only then resumes
-/// the continuations or yields into the streams (see `Resumptions` for why never under a lock). Nothing in a
-/// callback blocks or awaits; all real work happens in the tasks that consume the messages.
+/// takes a lock for a few instructions to find the waiters or subscriptions concerned (through a `TopicTree`),
+/// releases it, and only then resumes the continuations or yields into the subscriptions' buffers (see
+/// `Resumptions` for why never under a lock). Nothing in a callback blocks or awaits; all real work happens in the
+/// tasks that consume the messages. The buffers are bounded: while one is full the thread stops reading the socket
+/// (`ReadPressure`), so that a consumer that does not keep up leaves its backlog with the broker.
 ///
 /// ## Lifetime
 /// The client retains itself as libmosquitto's user-data pointer from ``start()`` until the network thread has

@@ -10,15 +10,16 @@ import Testing
 /// and a responder runs a bounded number of handlers.
 @Suite("MQTT requests against a real Mosquitto", .timeLimit(.minutes(2)))
 struct MQTTRequestTests {
-    /// Counts handler calls and how many ran at once.
+    /// Counts handler calls by topic, and how many ran at once.
     final class Handlers: Sendable {
-        private let counts = Mutex((called: 0, running: 0, mostAtOnce: 0))
-        var called: Int { counts.withLock { $0.called } }
+        private let counts = Mutex((topics: [String](), running: 0, mostAtOnce: 0))
+        /// How often a handler was called for `topic`.
+        func called(_ topic: String) -> Int { counts.withLock { $0.topics.filter { $0 == topic }.count } }
         var mostAtOnce: Int { counts.withLock { $0.mostAtOnce } }
 
-        func run<T>(_ body: () async throws -> T) async rethrows -> T {
+        func run<T>(_ request: MQTTMessage, _ body: () async throws -> T) async rethrows -> T {
             counts.withLock {
-                $0.called += 1
+                $0.topics.append(request.topic)
                 $0.running += 1
                 $0.mostAtOnce = max($0.mostAtOnce, $0.running)
             }
@@ -54,17 +55,17 @@ struct MQTTRequestTests {
             )
             defer { sub.signal(SIGTERM) }
             let requester = try await Self.requester(on: broker)
-            var sent = Date()
+            var sent: [Date] = []
             try await waitUntil("mosquitto_sub got a request") {
-                sent = Date()
+                sent.append(Date())
                 _ = try? await requester.request("leitstand/rpc/wire/x", payload: Data(), timeout: .seconds(2))
                 return !sub.isRunning
             }
             let printed = try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             let milliseconds = try #require(printed.hasPrefix("deadline:") ? Int64(printed.dropFirst("deadline:".count)) : nil, "printed \(printed)")
-            // 2 s minus a margin of 200 ms.
-            let expected = (sent.timeIntervalSince1970 + 1.8) * 1_000
-            #expect(abs(Double(milliseconds) - expected) < 300, "deadline \(milliseconds), expected about \(expected)")
+            // 2 s minus a margin of 200 ms after one of the requests sent.
+            let expected = sent.map { ($0.timeIntervalSince1970 + 1.8) * 1_000 }
+            #expect(expected.contains { abs(Double(milliseconds) - $0) < 300 }, "deadline \(milliseconds), expected about one of \(expected)")
 
             let listener = try await broker.connectedClient()
             let collector = MessageCollector(try await listener.subscribe("leitstand/test/deadline"))
@@ -99,13 +100,14 @@ struct MQTTRequestTests {
             let logs = LogCapture()
             let responder = try await Self.responder(on: broker, metrics: metrics, logs: logs)
             let handlers = Handlers()
-            let serving = Task { try await responder.serveRequests(on: "leitstand/rpc/door/+") { _ in await handlers.run { Data("opened".utf8) } } }
+            let serving = Task {
+                try await responder.serveRequests(on: "leitstand/rpc/door/+") { request in await handlers.run(request) { Data("opened".utf8) } }
+            }
             defer { serving.cancel() }
             let requester = try await Self.requester(on: broker)
             try await waitUntil("the responder answers") {
-                (try? await requester.request("leitstand/rpc/door/ping", payload: Data(), timeout: .milliseconds(500))) != nil
+                (try? await requester.request("leitstand/rpc/door/ping", payload: Data(), timeout: .seconds(2))) != nil
             }
-            let answered = handlers.called
 
             broker.pause()
             await #expect(throws: MQTTError.timeout(operation: "request on leitstand/rpc/door/open")) {
@@ -113,13 +115,16 @@ struct MQTTRequestTests {
             }
             // The asker has given up; the request still sits in the broker's socket buffer, within its expiry.
             broker.resume()
-            try await waitUntil("the late request was dropped") { metrics.counterTotal(label: "leitstand_mqtt_requests_dropped_total") > 0 }
-            #expect(handlers.called == answered)
-            #expect(metrics.counterTotal(label: "leitstand_mqtt_requests_dropped_total", dimensions: [("reason", "late")]) == 1)
-            let dropped = try #require(logs.entries("MQTT request dropped").first)
+            let open = "leitstand/rpc/door/open"
+            try await waitUntil("the late request was dropped") {
+                logs.entries("MQTT request dropped").contains { $0.metadata["mqtt.topic"] == open } || handlers.called(open) > 0
+            }
+            #expect(handlers.called(open) == 0)
+            let dropped = try #require(logs.entries("MQTT request dropped").first { $0.metadata["mqtt.topic"] == open })
             #expect(dropped.level == .warning)
-            #expect(dropped.metadata["reason"] == "late" && dropped.metadata["mqtt.topic"] == "leitstand/rpc/door/open")
+            #expect(dropped.metadata["reason"] == "late")
             #expect(Int(dropped.metadata["lateMs"] ?? "") ?? 0 > 0)
+            #expect(metrics.counterTotal(label: "leitstand_mqtt_requests_dropped_total", dimensions: [("reason", "late")]) >= 1)
         }
     }
 
@@ -132,15 +137,14 @@ struct MQTTRequestTests {
             let handlers = Handlers()
             let serving = Task {
                 try await responder.serveRequests(on: "leitstand/rpc/strict/+", maximumPayloadBytes: 16) { request in
-                    await handlers.run { request.payload }
+                    await handlers.run(request) { request.payload }
                 }
             }
             defer { serving.cancel() }
             let requester = try await Self.requester(on: broker)
             try await waitUntil("the responder answers") {
-                (try? await requester.request("leitstand/rpc/strict/ping", payload: Data("ping".utf8), timeout: .milliseconds(500))) != nil
+                (try? await requester.request("leitstand/rpc/strict/ping", payload: Data("ping".utf8), timeout: .seconds(2))) != nil
             }
-            let answered = handlers.called
 
             // Hand-made requests, as a foreign or forged client would send them.
             let sender = try await broker.connectedClient()
@@ -156,19 +160,23 @@ struct MQTTRequestTests {
             for request in requests {
                 try await sender.publish("leitstand/rpc/strict/open", payload: request.payload, properties: request.properties)
             }
-            try await waitUntil("all five were dropped") { metrics.counterTotal(label: "leitstand_mqtt_requests_dropped_total") == 5 }
-            for reason in ["no_deadline", "late", "too_large"] {
-                #expect(metrics.counterTotal(label: "leitstand_mqtt_requests_dropped_total", dimensions: [("reason", reason)]) == 1, "\(reason)")
+            // (A readiness ping that reached the responder too late under load is dropped too, under its own topic.)
+            func dropped() -> [LogCapture.Entry] {
+                logs.entries("MQTT request dropped").filter { $0.metadata["mqtt.topic"] == "leitstand/rpc/strict/open" }
             }
-            #expect(metrics.counterTotal(label: "leitstand_mqtt_requests_dropped_total", dimensions: [("reason", "bad_response_topic")]) == 2)
-            #expect(logs.entries("MQTT request dropped").map { $0.metadata["reason"] ?? "" } == requests.map(\.reason))
+            try await waitUntil("all five were dropped") { dropped().count == 5 }
+            #expect(dropped().map { $0.metadata["reason"] ?? "" } == requests.map(\.reason))
+            for reason in Set(requests.map(\.reason)) {
+                let logged = logs.entries("MQTT request dropped").filter { $0.metadata["reason"] == reason }.count
+                #expect(metrics.counterTotal(label: "leitstand_mqtt_requests_dropped_total", dimensions: [("reason", reason)]) == logged, "\(reason)")
+            }
             // Nothing of a request is logged but its topic and why: never its payload.
             #expect(logs.entries("MQTT request dropped").allSatisfy { $0.metadata["payload"] == nil })
 
             // Only the requests after them reach the handler.
             let reply = try await requester.request("leitstand/rpc/strict/open", payload: Data("ok".utf8), timeout: .seconds(5))
             #expect(reply.payload == Data("ok".utf8))
-            #expect(handlers.called == answered + 1)
+            #expect(handlers.called("leitstand/rpc/strict/open") == 1)
 
             // reply(to:) itself refuses a response topic outside the filter.
             let forged = MQTTMessage(topic: "leitstand/rpc/strict/open", payload: Data(), responseTopic: "leitstand/door/lobby/jobs", correlationData: Data([6]))
@@ -183,7 +191,7 @@ struct MQTTRequestTests {
             let handlers = Handlers()
             let serving = Task {
                 try await responder.serveRequests(on: "leitstand/rpc/slow/+", maximumConcurrency: 4) { request in
-                    try await handlers.run {
+                    try await handlers.run(request) {
                         try await Task.sleep(for: .milliseconds(20))
                         return request.payload
                     }
@@ -192,7 +200,7 @@ struct MQTTRequestTests {
             defer { serving.cancel() }
             let requester = try await Self.requester(on: broker)
             try await waitUntil("the responder answers") {
-                (try? await requester.request("leitstand/rpc/slow/ping", payload: Data(), timeout: .milliseconds(500))) != nil
+                (try? await requester.request("leitstand/rpc/slow/ping", payload: Data(), timeout: .seconds(2))) != nil
             }
             let replies = try await withThrowingTaskGroup(of: Data.self) { group in
                 for index in 0..<100 {
@@ -213,8 +221,7 @@ struct MQTTRequestTests {
                 try await responder.serveRequests(on: "leitstand/rpc/late/+") { request in
                     if request.topic.hasSuffix("silent") { return nil }
                     if request.topic.hasSuffix("slow"), let deadline = request.deadline {
-                        // Past the deadline, but within the asker's margin (500 ms of a 5 s timeout).
-                        try await Task.sleep(for: .milliseconds(Int(deadline.timeIntervalSinceNow * 1_000) + 150))
+                        try await Task.sleep(for: .milliseconds(Int(deadline.timeIntervalSinceNow * 1_000) + 200))
                     }
                     return request.payload
                 }
@@ -222,13 +229,22 @@ struct MQTTRequestTests {
             defer { serving.cancel() }
             let requester = try await Self.requester(on: broker)
             try await waitUntil("the responder answers") {
-                (try? await requester.request("leitstand/rpc/late/ping", payload: Data(), timeout: .milliseconds(500))) != nil
+                (try? await requester.request("leitstand/rpc/late/ping", payload: Data(), timeout: .seconds(2))) != nil
             }
             await #expect(throws: MQTTError.timeout(operation: "request on leitstand/rpc/late/silent")) {
                 try await requester.request("leitstand/rpc/late/silent", payload: Data(), timeout: .milliseconds(300))
             }
-            let reply = try await requester.request("leitstand/rpc/late/slow", payload: Data("done".utf8), timeout: .seconds(5))
-            #expect(reply.payload == Data("done".utf8))
+            // By hand, so that the asker's patience does not depend on this machine's load: a deadline 2 s ahead, a
+            // handler that finishes 200 ms after it, and an asker that listens for a good while longer.
+            let asker = try await broker.connectedClient()
+            let replies = MessageCollector(try await asker.subscribe("leitstand/reply/asker"))
+            defer { replies.stop() }
+            try await asker.publish(
+                "leitstand/rpc/late/slow", payload: Data("done".utf8),
+                properties: .init(responseTopic: "leitstand/reply/asker", correlationData: Data([7]), deadline: Date().addingTimeInterval(2))
+            )
+            let reply = try await replies.waitFor(1, timeout: .seconds(10))
+            #expect(reply.first?.payload == Data("done".utf8) && reply.first?.correlationData == Data([7]))
         }
     }
 }
