@@ -57,6 +57,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         .systemLibrary(
@@ -74,13 +75,15 @@ let package = Package(
         shared("MQTT", dependencies: ["CMosquitto", log, metrics, nioCore]),
         shared("GPIO", dependencies: ["CGPIOD"]),
         shared("DoorCrypto", dependencies: ["Contracts", crypto]),
-        shared("DoorStore", dependencies: ["Database", "DoorCrypto", "Contracts", "ServiceKit", postgres, log, bcrypt, nioPosix]),
+        shared("DoorStore", dependencies: ["Database", "DoorCrypto", "Contracts", "ServiceKit", "MQTT", postgres, log, bcrypt, nioPosix]),
         shared("Contracts", dependencies: []),
         shared("Database", dependencies: [postgres, log, .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         shared("ServiceKit", dependencies: [
             "MQTT", "Database", "Contracts", log, metrics, lifecycle, hummingbird, httpTypes, nioCore, postgres,
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
 
         service("api-gateway", dependencies: [
@@ -121,8 +124,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "DatabaseTests", dependencies: ["Database", "TestSupport", postgres, log], swiftSettings: swiftSettings),
-        .testTarget(name: "DoorTests", dependencies: ["TestSupport", "MQTT", "Contracts", "DoorCrypto", postgres], swiftSettings: swiftSettings),
+        .testTarget(name: "DoorTests", dependencies: ["TestSupport", "MQTT", "Contracts", "DoorCrypto", postgres, crypto], swiftSettings: swiftSettings),
         .testTarget(name: "IngestTests", dependencies: ["TestSupport", "MQTT", "Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatewayTests", dependencies: ["api-gateway", hummingbird, httpTypes, nioCore], swiftSettings: swiftSettings),
         .testTarget(name: "DoorCryptoTests", dependencies: ["DoorCrypto", "Contracts"], swiftSettings: swiftSettings),
         .testTarget(name: "PiDoorClientTests", dependencies: ["pi-door-client", "GPIO", log], swiftSettings: swiftSettings),
         .testTarget(name: "IngestWriterTests", dependencies: ["ingest-writer", "Contracts", nioPosix], swiftSettings: swiftSettings),

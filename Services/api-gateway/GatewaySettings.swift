@@ -9,6 +9,10 @@ struct GatewaySettings: Sendable {
     var secureCookie: Bool
     /// How long a door request waits for the door-scheduler's answer.
     var doorTimeout: Duration
+    /// How long a login waits for the database before it answers 503 `login_unavailable`.
+    var databaseTimeout: Duration
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`LEITSTAND_TRUSTED_PROXIES`); none by default.
+    var clientAddresses: ClientAddresses
     var ingest: IngestSettings?
 
     struct IngestSettings: Sendable {
@@ -26,8 +30,15 @@ struct GatewaySettings: Sendable {
             jwtSecret: reader.secret("LEITSTAND_JWT_SECRET", minimumLength: 32) ?? "",
             sessionLifetime: .seconds(reader.integer("LEITSTAND_SESSION_TTL_S", default: 43_200, range: 60...2_592_000)),
             secureCookie: reader.flag("LEITSTAND_COOKIE_SECURE", default: true),
-            doorTimeout: .milliseconds(reader.integer("LEITSTAND_DOOR_TIMEOUT_MS", default: 3_000, range: 10...60_000))
+            doorTimeout: .milliseconds(reader.integer("LEITSTAND_DOOR_TIMEOUT_MS", default: 3_000, range: 10...60_000)),
+            databaseTimeout: .milliseconds(reader.integer("LEITSTAND_DATABASE_TIMEOUT_MS", default: 2_000, range: 10...60_000)),
+            clientAddresses: ClientAddresses(trustedProxies: [])
         )
+        if let addresses = ClientAddresses.parse(reader.optional("LEITSTAND_TRUSTED_PROXIES")) {
+            settings.clientAddresses = addresses
+        } else {
+            reader.report("LEITSTAND_TRUSTED_PROXIES", "must be comma-separated IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8")
+        }
         guard reader.flag("LEITSTAND_INGEST_ENABLED", default: true) else { return settings }
         var token: String?
         if reader.optional("LEITSTAND_TOKEN") == nil {

@@ -4,7 +4,8 @@ import Logging
 import ServiceLifecycle
 
 /// Expires jobs the moment their confirm window closes (sleeping until the next one is due, at most a second,
-/// so jobs made by other replicas are seen too), and runs the daily housekeeping.
+/// so jobs made by other replicas are seen too), expires jobs that never reached the broker (a scheduler stopped
+/// between commit and publish: its member was already told the open failed), and runs the daily housekeeping.
 struct JobTimers: Service {
     let ledger: DoorJobLedger
     let retentionDays: Int
@@ -22,6 +23,7 @@ struct JobTimers: Service {
             var wait = Duration.seconds(1)
             do {
                 try await ledger.expireDue()
+                try await ledger.expireUndispatched()
                 if let next = try await ledger.nextExpiry() {
                     let seconds = min(max(next.timeIntervalSinceNow, 0.02), 1)
                     wait = .milliseconds(Int(seconds * 1_000))

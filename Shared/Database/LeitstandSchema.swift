@@ -243,5 +243,175 @@ public enum LeitstandSchema {
                 """,
             ]
         ),
+            Migration(
+            version: 5,
+            name: "door_safety",
+            statements: [
+                // Rights are checked when used: a session names its member and the session version it was issued
+                // under; `member logout-all` (and `disable`) moves the version on, and every request checks it.
+                "ALTER TABLE members ADD COLUMN session_version integer NOT NULL DEFAULT 1, ADD COLUMN disabled_at timestamptz",
+                // A polling device's observed interval between polls: its presence lasts about two of them.
+                "ALTER TABLE devices ADD COLUMN poll_interval_s integer",
+                // A job for a device online over MQTT must reach the broker before the member's request runs out;
+                // one still pending past this (the scheduler died between commit and publish) is expired, never sent.
+                "ALTER TABLE door_jobs ADD COLUMN dispatch_by timestamptz",
+                "CREATE INDEX door_jobs_undispatched ON door_jobs (dispatch_by) WHERE status = 'pending' AND dispatch_by IS NOT NULL",
+                // Audit entries relayed over MQTT carry an id, so that a redelivery is one entry.
+                "ALTER TABLE audit_log ADD COLUMN event_id uuid",
+                "CREATE UNIQUE INDEX audit_log_event_id ON audit_log (event_id) WHERE event_id IS NOT NULL",
+                // Stale throttle rows are deleted by age.
+                "CREATE INDEX login_failures_window ON login_failures (window_started_at)",
+                """
+                CREATE FUNCTION door_audit(p_service text, p_actor text, p_type text, p_subject text, p_detail jsonb) RETURNS void
+                LANGUAGE sql AS $$
+                    INSERT INTO audit_log (service, actor, type, subject, detail) VALUES (p_service, p_actor, p_type, p_subject, p_detail)
+                $$
+                """,
+                // Pending jobs of MQTT devices whose dispatch deadline passed `p_grace_s` ago (or the one job
+                // `p_job`, whose publish failed): expired with NOT_DISPATCHED, each with its audit entry. A confirm
+                // that still comes is kept as a late confirm, like any confirm of an expired job.
+                """
+                CREATE FUNCTION door_expire_undispatched(p_service text, p_job uuid, p_grace_s integer) RETURNS SETOF uuid
+                LANGUAGE sql AS $$
+                    WITH expired AS (
+                        UPDATE door_jobs SET status = 'expired', result_code = 'NOT_DISPATCHED',
+                            result_message = 'The job did not reach the broker before the member''s request ran out'
+                        WHERE status = 'pending' AND dispatch_by IS NOT NULL
+                            AND CASE WHEN p_job IS NULL THEN dispatch_by <= now() - make_interval(secs => p_grace_s) ELSE id = p_job END
+                        RETURNING id, area, member, device_id
+                    ), audited AS (
+                        INSERT INTO audit_log (service, actor, type, subject, detail)
+                        SELECT p_service, p_service, 'door.job_not_dispatched', 'door-job:' || id,
+                               jsonb_build_object('member', member, 'area', area, 'job', id, 'device', device_id, 'outcome', 'not_dispatched')
+                        FROM expired
+                    )
+                    SELECT id FROM expired
+                $$
+                """,
+                "DROP FUNCTION door_open(text, text, text, boolean, text[], integer, integer, integer, integer, uuid, text, integer, integer, text)",
+                // As in migration 4, and: nothing is decided after the asker's deadline (`late`); the member must
+                // exist, be enabled and present the current session version (`unauthorized`), and whether they are
+                // an admin is read here; a polling device stays present for about two of its poll intervals; the
+                // window is rounded up to whole seconds (the signed `expiresAt`), never down.
+                """
+                CREATE FUNCTION door_open(
+                    p_member text, p_session_version integer, p_area text, p_idempotency_key text, p_deadline timestamptz,
+                    p_online_devices text[], p_rate_limit integer, p_rate_window_s integer, p_member_area_lock_s integer,
+                    p_poll_presence_s integer, p_job_id uuid, p_nonce text, p_pulse_ms integer, p_window_s integer, p_service text
+                ) RETURNS TABLE (
+                    outcome text, retry_after_s integer, job_id uuid, job_area text, job_status text, device_id text,
+                    over_mqtt boolean, secret_sealed bytea, previous_secret_sealed bytea, job_expires_at timestamptz,
+                    expires_in_ms integer
+                ) LANGUAGE plpgsql
+                SET plan_cache_mode = force_generic_plan
+                AS $$
+                #variable_conflict use_column
+                DECLARE
+                    earlier record;
+                    picked record;
+                    admin boolean;
+                    refusal text;
+                    retry integer;
+                    lock_retry integer;
+                    active_retry integer;
+                    expiry timestamptz;
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(hashtext('door-member:' || p_member)),
+                            pg_advisory_xact_lock(hashtext('door-area:' || p_area));
+                    IF clock_timestamp() >= p_deadline THEN
+                        RETURN QUERY SELECT 'late'::text, NULL::integer, NULL::uuid, p_area, NULL::text, NULL::text, NULL::boolean,
+                            NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::integer;
+                        RETURN;
+                    END IF;
+                    SELECT m.is_admin INTO admin FROM members m
+                    WHERE m.username = p_member AND m.disabled_at IS NULL AND m.session_version = p_session_version;
+                    IF NOT FOUND THEN
+                        PERFORM door_audit(p_service, p_member, 'door.open_refused', 'area:' || p_area,
+                            jsonb_build_object('member', p_member, 'area', p_area, 'outcome', 'unauthorized'));
+                        RETURN QUERY SELECT 'unauthorized'::text, NULL::integer, NULL::uuid, p_area, NULL::text, NULL::text, NULL::boolean,
+                            NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::integer;
+                        RETURN;
+                    END IF;
+                    IF p_idempotency_key IS NOT NULL THEN
+                        SELECT j.id, j.area, j.status, j.expires_at INTO earlier
+                        FROM door_jobs j WHERE j.member = p_member AND j.idempotency_key = p_idempotency_key;
+                        IF FOUND THEN
+                            RETURN QUERY SELECT
+                                CASE WHEN earlier.area = p_area THEN 'repeated' ELSE 'idempotency_conflict' END,
+                                NULL::integer, earlier.id, earlier.area, earlier.status, NULL::text, NULL::boolean,
+                                NULL::bytea, NULL::bytea, earlier.expires_at,
+                                greatest(0, (extract(epoch FROM earlier.expires_at - clock_timestamp()) * 1000)::int);
+                            RETURN;
+                        END IF;
+                    END IF;
+
+                    IF NOT EXISTS (SELECT 1 FROM areas a WHERE a.name = p_area) THEN
+                        refusal := 'unknown_area';
+                    ELSIF NOT admin AND NOT EXISTS (SELECT 1 FROM member_areas m WHERE m.username = p_member AND m.area = p_area) THEN
+                        refusal := 'area_forbidden';
+                    ELSE
+                        SELECT CASE WHEN count(*) >= p_rate_limit
+                            THEN ceil(extract(epoch FROM min(recent.created_at) + make_interval(secs => p_rate_window_s) - now()))::int END
+                        INTO retry
+                        FROM (SELECT j.created_at FROM door_jobs j
+                              WHERE j.member = p_member AND j.created_at > now() - make_interval(secs => p_rate_window_s)
+                              ORDER BY j.created_at DESC LIMIT p_rate_limit) recent;
+                        IF retry IS NOT NULL THEN
+                            refusal := 'rate_limited';
+                        ELSE
+                            SELECT ceil(extract(epoch FROM max(j.created_at) + make_interval(secs => p_member_area_lock_s) - now()))::int
+                            INTO lock_retry
+                            FROM door_jobs j WHERE j.member = p_member AND j.area = p_area
+                                AND j.created_at > now() - make_interval(secs => p_member_area_lock_s);
+                            SELECT ceil(extract(epoch FROM j.expires_at - now()))::int INTO active_retry
+                            FROM door_jobs j WHERE j.area = p_area AND j.status IN ('pending', 'dispatched') AND j.expires_at > now();
+                            retry := greatest(lock_retry, active_retry);
+                            IF retry IS NOT NULL THEN
+                                refusal := 'door_in_use';
+                            END IF;
+                        END IF;
+                    END IF;
+
+                    IF refusal IS NULL THEN
+                        SELECT d.id, d.id = ANY(p_online_devices) AS online, d.secret_sealed,
+                               CASE WHEN d.previous_valid_until > now() THEN d.previous_secret_sealed END AS previous
+                        INTO picked
+                        FROM devices d JOIN device_areas da ON da.device_id = d.id
+                        WHERE da.area = p_area
+                            AND (d.id = ANY(p_online_devices) OR d.last_poll_at > now() - make_interval(
+                                secs => greatest(p_poll_presence_s, 2 * coalesce(d.poll_interval_s, 0) + 1)))
+                        ORDER BY d.id = ANY(p_online_devices) DESC, d.id
+                        LIMIT 1;
+                        IF NOT FOUND THEN
+                            refusal := 'door_offline';
+                        END IF;
+                    END IF;
+
+                    IF refusal IS NOT NULL THEN
+                        PERFORM door_audit(p_service, p_member, 'door.open_refused', 'area:' || p_area,
+                            jsonb_build_object('member', p_member, 'area', p_area, 'outcome', refusal));
+                        RETURN QUERY SELECT refusal, retry, NULL::uuid, p_area, NULL::text, NULL::text, NULL::boolean,
+                            NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::integer;
+                        RETURN;
+                    END IF;
+
+                    IF EXISTS (SELECT 1 FROM door_jobs j WHERE j.area = p_area AND j.status IN ('pending', 'dispatched') AND j.expires_at <= now()) THEN
+                        PERFORM door_expire_due(p_service, p_area);
+                    END IF;
+                    INSERT INTO door_jobs (id, area, member, device_id, nonce, pulse_ms, status, idempotency_key, created_at, expires_at, dispatch_by)
+                    VALUES (p_job_id, p_area, p_member, picked.id, p_nonce, p_pulse_ms, 'pending', p_idempotency_key, now(),
+                            to_timestamp(ceil(extract(epoch FROM now() + make_interval(secs => p_window_s)))),
+                            CASE WHEN picked.online THEN p_deadline END)
+                    RETURNING expires_at INTO expiry;
+                    PERFORM door_audit(p_service, p_member, 'door.job_created', 'door-job:' || p_job_id,
+                        jsonb_build_object('member', p_member, 'area', p_area, 'job', p_job_id, 'device', picked.id, 'outcome', 'pending'));
+                    RETURN QUERY SELECT 'created'::text, NULL::integer, p_job_id, p_area, 'pending'::text, picked.id::text, picked.online,
+                        picked.secret_sealed, picked.previous, expiry,
+                        greatest(0, (extract(epoch FROM expiry - clock_timestamp()) * 1000)::int);
+                END
+                $$
+                """,
+            ]
+        ),
     ]
 }

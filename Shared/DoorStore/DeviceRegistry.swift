@@ -78,6 +78,14 @@ public struct DeviceRegistry: Sendable {
         return secret
     }
 
+    /// Removes the device (its areas with it; its jobs stay, with its id). false: no such device.
+    public func remove(id: String) async throws -> Bool {
+        for try await _ in try await client.query("DELETE FROM devices WHERE id = \(id) RETURNING id", logger: logger).decode(String.self) {
+            return true
+        }
+        return false
+    }
+
     /// Gives the device a new secret; the old one stays valid for `grace`. Returns the new secret, or nil for an
     /// unknown device.
     public func rotateSecret(id: String, grace: Duration) async throws -> String? {

@@ -22,6 +22,8 @@ public struct DoorJobLedger: Sendable {
         /// The same `Idempotency-Key` again: the job it made, as it is now.
         case repeated(DoorRPC.OpenAccepted)
         case refused(ErrorBody)
+        /// The asker's deadline had passed before anything was decided: nothing was stored, and nobody is answered.
+        case late
     }
 
     public enum ConfirmOutcome: Sendable, Equatable {
@@ -55,14 +57,15 @@ public struct DoorJobLedger: Sendable {
 
     // MARK: open
 
-    /// Decides an open and, when it is allowed, commits the job (one round trip: `door_open`, migration 4).
+    /// Decides an open and, when it is allowed, commits the job (one round trip: `door_open`, migration 5), unless
+    /// `deadline` (the asker's, from the request) has passed by the time the locks are held.
     /// `onlineDevices` are the devices whose retained status says online right now.
-    public func open(_ request: DoorRPC.OpenRequest, onlineDevices: Set<String>) async throws -> OpenOutcome {
+    public func open(_ request: DoorRPC.OpenRequest, deadline: Date, onlineDevices: Set<String>) async throws -> OpenOutcome {
         guard let devices else { preconditionFailure("a ledger made without devices cannot open doors") }
         let id = UUID()
         let nonce = String(SecretSealer.newDeviceSecret().prefix(32))
         let statement = DoorStatements.Open(
-            member: request.member, area: request.area, idempotencyKey: request.idempotencyKey, isAdmin: request.isAdmin,
+            session: request.session, area: request.area, idempotencyKey: request.idempotencyKey, deadline: deadline,
             onlineDevices: Array(onlineDevices), policy: policy, jobID: id, nonce: nonce, service: service
         )
         var decided: DoorStatements.Open.Row?
@@ -73,8 +76,16 @@ public struct DoorJobLedger: Sendable {
             guard let deviceID = row.deviceID, let current = row.secret, let expiresAt = row.expiresAt else {
                 throw DatabaseError.noRowReturned("door_open: created without device")
             }
-            let secrets = try devices.open(id: deviceID, current: current, previous: row.previousSecret)
             let jobID = id.uuidString.lowercased()
+            let secrets: DeviceSecrets
+            do {
+                secrets = try devices.open(id: deviceID, current: current, previous: row.previousSecret)
+            } catch {
+                // No device could verify a job signed otherwise: fail it now rather than let it block the area.
+                logger.error("door job failed: the device's secret does not open", metadata: ["job.id": "\(jobID)", "device.id": "\(deviceID)", "error": "\(error)"])
+                try await failUnreadableSecret(jobID: id)
+                return .refused(ErrorBody(DoorError.deviceMisconfigured.rawValue, message: "the door's device cannot be used right now; tell the operator"))
+            }
             let unsigned = DoorJob(jobId: jobID, area: request.area, deviceId: deviceID, nonce: nonce, pulseMs: policy.pulseMs, expiresAt: expiresAt)
             var job = unsigned.signed(with: secrets.current)
             if let previous = secrets.previous { job.previousSig = unsigned.signed(with: previous).sig }
@@ -84,8 +95,27 @@ public struct DoorJobLedger: Sendable {
             guard let earlier = row.jobID, let area = row.area else { throw DatabaseError.noRowReturned("door_open: repeated without job") }
             let status = row.status.flatMap(DoorJobStatus.init(rawValue:)) ?? .pending
             return .repeated(DoorRPC.OpenAccepted(jobId: earlier.uuidString.lowercased(), status: status, area: area, expiresInMs: row.expiresInMs ?? 0))
+        case "late":
+            return .late
         default:
             return .refused(Self.refusal(row.outcome, area: row.area ?? request.area, retryAfter: row.retryAfterSeconds))
+        }
+    }
+
+    private func failUnreadableSecret(jobID: UUID) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE door_jobs SET status = 'failed', result_code = 'SECRET_UNREADABLE',
+                    result_message = 'The device''s secret does not open with LEITSTAND_SECRET_KEY', executed_at = now()
+                WHERE id = \(jobID) AND status = 'pending' RETURNING area, member, device_id
+                """,
+                logger: logger
+            )
+            for try await (area, member, device) in rows.decode((String, String, String?).self) {
+                let detail = AuditDetail(member: member, area: area, job: jobID.uuidString.lowercased(), device: device, outcome: "failed", code: "SECRET_UNREADABLE")
+                try await audit(on: connection, actor: service, type: "door.job_failed", subject: "door-job:\(jobID.uuidString.lowercased())", detail: detail)
+            }
         }
     }
 
@@ -104,6 +134,8 @@ public struct DoorJobLedger: Sendable {
             ErrorBody(code, message: "the door is in use; wait", retryAfterSeconds: max(retryAfter ?? 1, 1))
         case .doorOffline:
             ErrorBody(code, message: "no device of \(area) is online")
+        case .unauthorized:
+            ErrorBody(code, message: "your session has ended; log in again")
         default:
             ErrorBody(code, message: "the open was refused")
         }
@@ -131,6 +163,21 @@ public struct DoorJobLedger: Sendable {
         var ids: [String] = []
         for try await id in rows.decode(UUID.self) { ids.append(id.uuidString.lowercased()) }
         if !ids.isEmpty { logger.info("door jobs expired", metadata: ["job.ids": "\(ids)"]) }
+        return ids
+    }
+
+    /// Expires jobs for MQTT devices that are still pending `grace` after the deadline by which they had to reach
+    /// the broker (the scheduler that made them stopped before publishing); with `jobID`, that one job at once
+    /// (its publish failed). Never sent afterwards: the member's request had already run out.
+    @discardableResult
+    public func expireUndispatched(jobID: String? = nil, grace: Duration = .seconds(5)) async throws -> [String] {
+        let id = jobID.flatMap(UUID.init(uuidString:))
+        let rows = try await client.query(
+            "SELECT door_expire_undispatched(\(service), \(id)::uuid, \(Int32(grace.components.seconds))::integer)", logger: logger
+        )
+        var ids: [String] = []
+        for try await expired in rows.decode(UUID.self) { ids.append(expired.uuidString.lowercased()) }
+        if !ids.isEmpty { logger.warning("door jobs expired before they were dispatched", metadata: ["job.ids": "\(ids)"]) }
         return ids
     }
 
@@ -231,13 +278,28 @@ public struct DoorJobLedger: Sendable {
 
     // MARK: poll
 
-    /// Records the poll (the device's HTTP presence) and hands over its pending jobs, which become dispatched.
+    /// Records the poll (the device's HTTP presence, and the interval since its last poll) and hands over its
+    /// pending jobs, which become dispatched: their confirm window starts now (seed 000 counts it from the pickup).
     public func poll(deviceID: String) async throws -> [DoorRPC.PollReply.Job] {
-        try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("UPDATE devices SET last_poll_at = now() WHERE id = \(deviceID)", logger: logger)
+        let window = policy.confirmWindowSeconds
+        return try await client.withTransaction(logger: logger) { connection in
+            // An interval longer than two minutes is an outage, not the device's rhythm: it is not learnt.
+            try await connection.query(
+                """
+                UPDATE devices SET poll_interval_s = CASE
+                        WHEN last_poll_at IS NOT NULL AND now() - last_poll_at <= interval '120 seconds'
+                        THEN greatest(1, ceil(extract(epoch FROM now() - last_poll_at)))::int ELSE poll_interval_s END,
+                    last_poll_at = now()
+                WHERE id = \(deviceID)
+                """,
+                logger: logger
+            )
             let rows = try await connection.query(
                 """
-                UPDATE door_jobs SET status = 'dispatched', dispatched_at = now()
+                UPDATE door_jobs SET status = 'dispatched', dispatched_at = coalesce(dispatched_at, now()),
+                    expires_at = CASE WHEN status = 'pending'
+                        THEN greatest(expires_at, to_timestamp(ceil(extract(epoch FROM now() + make_interval(secs => \(window))))))
+                        ELSE expires_at END
                 WHERE device_id = \(deviceID) AND status IN ('pending', 'dispatched') AND expires_at > now()
                 RETURNING id, area, member, nonce, greatest(0, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::int)
                 """,
@@ -255,19 +317,34 @@ public struct DoorJobLedger: Sendable {
 
     // MARK: reading
 
-    public func view(jobID: String, member: String, isAdmin: Bool) async throws -> DoorJobView? {
-        guard let id = UUID(uuidString: jobID) else { return nil }
+    /// What a member may see of a job. `.sessionEnded` when the member is gone, disabled or presents an old
+    /// session version; nil when there is no such job of theirs (an admin sees every job).
+    public enum ViewOutcome: Sendable, Equatable {
+        case job(DoorJobView)
+        case notFound
+        case sessionEnded
+    }
+
+    public func view(jobID: String, session: DoorRPC.Session) async throws -> ViewOutcome {
+        let id = UUID(uuidString: jobID)
         let rows = try await client.query(
             """
-            SELECT id, area, status, result_code, result_message, created_at, dispatched_at, executed_at, expires_at, late_confirm_at
-            FROM door_jobs WHERE id = \(id) AND (member = \(member) OR \(isAdmin))
+            SELECT j.id, j.area, j.status, j.result_code, j.result_message, j.created_at, j.dispatched_at, j.executed_at,
+                   j.expires_at, j.late_confirm_at
+            FROM members m LEFT JOIN door_jobs j ON j.id = \(id) AND (m.is_admin OR j.member = m.username)
+            WHERE m.username = \(session.member) AND m.disabled_at IS NULL AND m.session_version = \(session.sessionVersion)
             """,
             logger: logger
         )
-        for try await row in rows.decode((UUID, String, String, String?, String?, Date, Date?, Date?, Date, Date?).self) {
-            return Self.view(row)
+        var outcome = ViewOutcome.sessionEnded
+        for try await row in rows.decode((UUID?, String?, String?, String?, String?, Date?, Date?, Date?, Date?, Date?).self) {
+            guard let jobID = row.0, let area = row.1, let status = row.2, let createdAt = row.5, let expiresAt = row.8 else {
+                outcome = .notFound
+                continue
+            }
+            outcome = .job(Self.view((jobID, area, status, row.3, row.4, createdAt, row.6, row.7, expiresAt, row.9)))
         }
-        return nil
+        return outcome
     }
 
     /// The newest jobs first, for `leitstand jobs`.
@@ -297,9 +374,21 @@ public struct DoorJobLedger: Sendable {
 
     // MARK: housekeeping
 
-    /// Deletes finished jobs created before `age` ago; their audit entries stay. Returns how many went.
-    public func housekeeping(olderThan age: Duration, actor: String) async throws -> Int {
+    /// Deletes finished jobs created before `age` ago; their audit entries stay. Returns how many went. With
+    /// `dryRun` it only counts them (and writes no audit entry).
+    public func housekeeping(olderThan age: Duration, actor: String, dryRun: Bool = false) async throws -> Int {
         let seconds = Double(age.components.seconds)
+        if dryRun {
+            let rows = try await client.query(
+                """
+                SELECT count(*)::int FROM door_jobs WHERE created_at < now() - make_interval(secs => \(seconds))
+                AND status NOT IN ('pending', 'dispatched')
+                """,
+                logger: logger
+            )
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
         return try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """

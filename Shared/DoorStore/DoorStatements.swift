@@ -1,27 +1,29 @@
+import Contracts
 import Foundation
 import PostgresNIO
 
 /// The statements on the path every open and confirm takes, prepared once per connection so that Postgres parses
 /// and plans them once rather than on every call.
 enum DoorStatements {
-    /// `door_open` (migration 4): locks, checks, device choice, the job and its audit entry in one round trip.
+    /// `door_open` (migration 5): the deadline, the member's session, locks, checks, device choice, the job and its
+    /// audit entry in one round trip.
     struct Open: PostgresPreparedStatement {
-        static let name = "leitstand_door_open_v1"
+        static let name = "leitstand_door_open_v2"
         static let sql = """
             SELECT outcome, retry_after_s, job_id, job_area, job_status, device_id, over_mqtt, secret_sealed,
                    previous_secret_sealed, job_expires_at, expires_in_ms
-            FROM door_open($1::text, $2::text, $3::text, $4::boolean, $5::text[], $6::integer, $7::integer, $8::integer,
-                           $9::integer, $10::uuid, $11::text, $12::integer, $13::integer, $14::text)
+            FROM door_open($1::text, $2::integer, $3::text, $4::text, $5::timestamptz, $6::text[], $7::integer, $8::integer,
+                           $9::integer, $10::integer, $11::uuid, $12::text, $13::integer, $14::integer, $15::text)
             """
         typealias Row = (
             outcome: String, retryAfterSeconds: Int?, jobID: UUID?, area: String?, status: String?, deviceID: String?,
             overMQTT: Bool?, secret: Data?, previousSecret: Data?, expiresAt: Date?, expiresInMs: Int?
         )
 
-        var member: String
+        var session: DoorRPC.Session
         var area: String
         var idempotencyKey: String?
-        var isAdmin: Bool
+        var deadline: Date
         var onlineDevices: [String]
         var policy: DoorPolicy
         var jobID: UUID
@@ -29,11 +31,12 @@ enum DoorStatements {
         var service: String
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 14)
-            bindings.append(member)
+            var bindings = PostgresBindings(capacity: 15)
+            bindings.append(session.member)
+            bindings.append(session.sessionVersion)
             bindings.append(area)
             bindings.append(idempotencyKey)
-            bindings.append(isAdmin)
+            bindings.append(deadline)
             bindings.append(onlineDevices)
             bindings.append(policy.rateLimit)
             bindings.append(policy.rateWindowSeconds)

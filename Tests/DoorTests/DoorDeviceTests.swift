@@ -111,7 +111,7 @@ struct DoorDeviceTests {
         }
         #expect(!deviceOutput.contains("short\n"), "a secret value in the output")
         let (noLine, noLineOutput) = try await run("pi-door-client", [
-            "LEITSTAND_MQTT_URL": broker, "LEITSTAND_DEVICE_ID": "pi-1", "LEITSTAND_DEVICE_SECRET": String(repeating: "s", count: 32),
+            "LEITSTAND_MQTT_URL": broker, "LEITSTAND_DEVICE_ID": "pi-1", "LEITSTAND_DEVICE_SECRET": randomSecret() + randomSecret(),
             "LEITSTAND_AREAS": "a", "LEITSTAND_GPIO": "chip=gpiochip-missing,line=3", "LEITSTAND_STATE_DIR": directory.path,
         ])
         #expect(noLine == 78 && noLineOutput.contains("LEITSTAND_GPIO") && noLineOutput.contains("gpiochip-missing"), "\(noLineOutput)")

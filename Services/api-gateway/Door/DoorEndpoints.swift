@@ -34,22 +34,24 @@ struct DoorEndpoints: Sendable {
     private static let unauthorized = DoorError.unauthorized.response("log in first: POST /api/auth/login")
 
     private func open(_ request: Request, area: String) async -> Response {
-        guard let member = await sessions.member(of: request) else { return Self.unauthorized }
+        guard let session = await sessions.session(of: request) else { return Self.unauthorized }
         let key = request.headers[Self.idempotencyKeyHeader]
-        if let key, key.isEmpty || key.count > 128 {
-            return DoorError.invalidRequest.response("Idempotency-Key must be 1–128 characters")
+        if let key, !DoorNames.isValidIdempotencyKey(key) {
+            return DoorError.invalidRequest.response("Idempotency-Key must be 1–\(DoorNames.maximumIdempotencyKeyLength) characters")
         }
-        let open = DoorRPC.OpenRequest(member: member.sub.value, isAdmin: member.admin, area: area, idempotencyKey: key)
-        return await scheduler.call(.open, open)
+        // No area can have another name: answered here, without bothering the scheduler with it.
+        guard DoorNames.isValidArea(area) else { return DoorError.unknownArea.response("no area has such a name") }
+        return await scheduler.call(.open, DoorRPC.OpenRequest(session: session, area: area, idempotencyKey: key))
     }
 
     private func job(_ request: Request, id: String) async -> Response {
-        guard let member = await sessions.member(of: request) else { return Self.unauthorized }
-        return await scheduler.call(.job, DoorRPC.JobRequest(jobId: id, member: member.sub.value, isAdmin: member.admin))
+        guard let session = await sessions.session(of: request) else { return Self.unauthorized }
+        guard UUID(uuidString: id) != nil else { return DoorError.unknownJob.response("no job \(id.prefix(64)) of yours") }
+        return await scheduler.call(.job, DoorRPC.JobRequest(jobId: id, session: session))
     }
 
     private func poll(_ request: Request, deviceID: String) async -> Response {
-        guard let secret = request.headers[Self.deviceSecretHeader] else {
+        guard let secret = request.headers[Self.deviceSecretHeader], DoorNames.isValidDeviceID(deviceID) else {
             return DoorError.deviceForbidden.response("send the device secret as X-Device-Secret")
         }
         return await scheduler.call(.poll, DoorRPC.PollRequest(deviceId: deviceID, secretDigest: DoorSignature.digest(ofSecret: secret)))

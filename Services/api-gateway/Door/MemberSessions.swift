@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,6 +9,10 @@ import ServiceKit
 /// requests may present either (`Authorization: Bearer` wins).
 struct MemberSessions: Sendable {
     static let cookieName = "leitstand_session"
+    /// The one algorithm sessions are signed with. A token whose header names any other is refused before its
+    /// signature is looked at: jwt-kit picks the key by the header's `alg`, and an HS256 signature under a header
+    /// that said HS512 was accepted.
+    static let algorithm = "HS256"
 
     let keys: JWTKeyCollection
     let lifetime: Duration
@@ -19,11 +24,11 @@ struct MemberSessions: Sendable {
         return MemberSessions(keys: keys, lifetime: lifetime, secureCookie: secureCookie)
     }
 
-    func issue(username: String, isAdmin: Bool) async throws -> String {
+    func issue(username: String, sessionVersion: Int) async throws -> String {
         let now = Date()
         let claims = SessionClaims(
             sub: .init(value: username),
-            admin: isAdmin,
+            sv: sessionVersion,
             exp: .init(value: now.addingTimeInterval(Double(lifetime.components.seconds))),
             iat: .init(value: now)
         )
@@ -38,9 +43,24 @@ struct MemberSessions: Sendable {
         )
     }
 
-    /// The member behind the request, or nil when there is no valid, unexpired session.
-    func member(of request: Request) async -> SessionClaims? {
-        guard let token = request.bearerToken.map(String.init) ?? request.cookies[Self.cookieName]?.value else { return nil }
-        return try? await keys.verify(token, as: SessionClaims.self)
+    /// The session the request presents, or nil when there is no valid, unexpired token signed with HS256 under
+    /// our key. Whether the member may still act is decided where the request is decided.
+    func session(of request: Request) async -> DoorRPC.Session? {
+        guard let token = request.bearerToken.map(String.init) ?? request.cookies[Self.cookieName]?.value,
+            Self.headerAlgorithm(of: token) == Self.algorithm,
+            let claims = try? await keys.verify(token, as: SessionClaims.self)
+        else { return nil }
+        return DoorRPC.Session(member: claims.sub.value, sessionVersion: claims.sv)
+    }
+
+    private struct Header: Decodable { var alg: String }
+
+    /// The `alg` of a compact JWS header, or nil when the token is not one.
+    static func headerAlgorithm(of token: String) -> String? {
+        guard let encoded = token.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).first else { return nil }
+        var base64 = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return (try? JSONDecoder().decode(Header.self, from: data))?.alg
     }
 }

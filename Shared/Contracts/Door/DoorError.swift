@@ -18,6 +18,9 @@ public enum DoorError: String, Sendable, CaseIterable {
     case confirmTimeout = "confirm_timeout"
     case schedulerUnavailable = "scheduler_unavailable"
     case loginUnavailable = "login_unavailable"
+    /// The area's device cannot be given a job: its secret does not open with `LEITSTAND_SECRET_KEY`. The job is
+    /// failed at once (`SECRET_UNREADABLE`) instead of waiting out its window; the operator must look.
+    case deviceMisconfigured = "device_misconfigured"
 
     public var httpStatus: Int {
         switch self {
@@ -28,7 +31,7 @@ public enum DoorError: String, Sendable, CaseIterable {
         case .confirmTimeout: 410
         case .invalidRequest: 400
         case .tooManyAttempts, .rateLimited, .doorInUse: 429
-        case .doorOffline, .schedulerUnavailable, .loginUnavailable: 503
+        case .doorOffline, .schedulerUnavailable, .loginUnavailable, .deviceMisconfigured: 503
         }
     }
 }

@@ -11,16 +11,28 @@ public enum DoorRPC {
         public var topic: String { Topic.rpc(DoorRPC.service, rawValue) }
     }
 
+    /// Who asks, as the gateway found it in a valid session token. The scheduler checks it against the members
+    /// table in the same transaction that decides (rights are checked when used, not when the token was made):
+    /// a removed or disabled member, or a session version that `leitstand member logout-all` has moved past, is
+    /// `unauthorized`, and whether the member is an admin is read there, never taken from the token.
+    public struct Session: Codable, Sendable, Equatable {
+        public var member: String
+        public var sessionVersion: Int
+
+        public init(member: String, sessionVersion: Int) {
+            self.member = member
+            self.sessionVersion = sessionVersion
+        }
+    }
+
     /// `POST /api/door/open/{area}` of an authenticated member.
     public struct OpenRequest: Codable, Sendable, Equatable {
-        public var member: String
-        public var isAdmin: Bool
+        public var session: Session
         public var area: String
         public var idempotencyKey: String?
 
-        public init(member: String, isAdmin: Bool, area: String, idempotencyKey: String?) {
-            self.member = member
-            self.isAdmin = isAdmin
+        public init(session: Session, area: String, idempotencyKey: String?) {
+            self.session = session
             self.area = area
             self.idempotencyKey = idempotencyKey
         }
@@ -44,13 +56,11 @@ public enum DoorRPC {
     /// `GET /api/door/jobs/{jobId}`: the job's own member or an admin may read it.
     public struct JobRequest: Codable, Sendable, Equatable {
         public var jobId: String
-        public var member: String
-        public var isAdmin: Bool
+        public var session: Session
 
-        public init(jobId: String, member: String, isAdmin: Bool) {
+        public init(jobId: String, session: Session) {
             self.jobId = jobId
-            self.member = member
-            self.isAdmin = isAdmin
+            self.session = session
         }
     }
 
