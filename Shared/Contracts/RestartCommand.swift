@@ -4,6 +4,8 @@ import Foundation
 public struct RestartCommand: Codable, Sendable, Equatable {
     /// The longest delay a restart may ask for.
     public static let maximumDelaySeconds = 300
+    /// The longest reason and requester: they go into logs and the audit log.
+    public static let maximumTextLength = 200
 
     public var delaySeconds: Int
     public var reason: String
@@ -22,6 +24,8 @@ public struct RestartCommand: Codable, Sendable, Equatable {
         }
         if reason.trimmingCharacters(in: .whitespaces).isEmpty { return "reason must not be empty" }
         if requestedBy.trimmingCharacters(in: .whitespaces).isEmpty { return "requestedBy must not be empty" }
+        if reason.count > Self.maximumTextLength { return "reason must be at most \(Self.maximumTextLength) characters" }
+        if requestedBy.count > Self.maximumTextLength { return "requestedBy must be at most \(Self.maximumTextLength) characters" }
         return nil
     }
 }

@@ -28,6 +28,15 @@ public enum Topic {
     /// Every device's presence, for the scheduler.
     public static let allDeviceStatuses = "\(prefix)/device/+/status"
 
+    /// Audit entries of a service (or door device) without a database of its own, recorded by the api-gateway;
+    /// the last level names who wrote it, and each account may write only its own (the ACL).
+    public static func audit(_ writer: String) -> String { "\(prefix)/audit/\(writer)" }
+    /// Every writer's audit entries, for the recorder.
+    public static let allAudit = "\(prefix)/audit/+"
+    /// Where replies to the requests of a client (and receipts for a device's confirms) go: the last level of a
+    /// reply topic.
+    public static let anyReplies = "\(prefix)/reply/+"
+
     /// Events for one ingest domain; the writer replies only after fsync.
     public static func ingest(domain: String) -> String { "\(prefix)/ingest/\(domain)" }
     /// Every ingest domain, for writers (inside a shared subscription when several run).

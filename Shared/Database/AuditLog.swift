@@ -62,6 +62,20 @@ public struct AuditLog: Sendable {
         throw DatabaseError.noRowReturned("INSERT INTO audit_log")
     }
 
+    /// Appends an entry that another process sent (``AuditRecord`` over MQTT), once per `eventID`: a redelivery, or
+    /// the same record sent again, changes nothing. `detail` must be a JSON object.
+    public func appendOnce(eventID: UUID, at: Date, service: String, actor: String, type: String, subject: String, detail: String) async throws {
+        try await client.query(
+            """
+            INSERT INTO audit_log (event_id, at, service, actor, type, subject, detail)
+            SELECT \(eventID), \(at), \(service), \(actor), \(type), \(subject), d FROM (SELECT \(detail)::jsonb AS d) parsed
+            WHERE jsonb_typeof(d) = 'object'
+            ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING
+            """,
+            logger: logger
+        )
+    }
+
     /// Appends an entry inside the caller's transaction, so that the change and its audit entry commit together.
     public static func append(
         on connection: PostgresConnection,

@@ -8,15 +8,18 @@ import ServiceLifecycle
 /// Listens on `leitstand/svc/{service}/cmd/restart`. A valid command is audited, waits its delay, and then
 /// ends this service's run, which shuts the whole group down gracefully (draining in-flight work); the process
 /// exits with ``ProcessExit/restartRequested`` for its supervisor to start it again.
-/// Commands are never taken from the retained store: a retained restart would restart the service forever.
+/// Commands are never taken from the retained store: a retained restart would restart the service forever. The
+/// subscription asks for the retain flag as published (MQTT clears it on live delivery otherwise), so a retained
+/// command sent while the service is connected is recognised and refused too.
+/// Every command, accepted or refused, is audited: in the service's database, or relayed to the api-gateway.
 public struct RestartCommandService: Service {
     let client: MQTTClient
     let identity: ServiceIdentity
-    let audit: AuditLog?
+    let audit: AuditTrail
     let exit: ProcessExit
     let logger: Logger
 
-    public init(client: MQTTClient, identity: ServiceIdentity, audit: AuditLog?, exit: ProcessExit, logger: Logger) {
+    public init(client: MQTTClient, identity: ServiceIdentity, audit: AuditTrail, exit: ProcessExit, logger: Logger) {
         self.client = client
         self.identity = identity
         self.audit = audit
@@ -26,7 +29,7 @@ public struct RestartCommandService: Service {
 
     public func run() async throws {
         let topic = identity.restartTopic
-        let commands = try await client.subscribe(topic, qos: .atLeastOnce, options: [.neverSendRetained])
+        let commands = try await client.subscribe(topic, qos: .atLeastOnce, options: [.neverSendRetained, .retainAsPublished])
         for await message in commands.cancelOnGracefulShutdown() {
             guard let command = await accept(message) else { continue }
             if command.delaySeconds > 0 {
@@ -47,6 +50,7 @@ public struct RestartCommandService: Service {
     private func accept(_ message: MQTTMessage) async -> RestartCommand? {
         if message.retain {
             logger.warning("ignored a retained restart command", metadata: ["mqtt.topic": "\(message.topic)"])
+            await record(type: "service.restart_rejected", actor: "unknown", detail: Rejection(error: "retained"))
             return nil
         }
         let command: RestartCommand
@@ -69,11 +73,8 @@ public struct RestartCommandService: Service {
     private struct Rejection: Encodable, Sendable { var error: String }
 
     private func record(type: String, actor: String, detail: some Encodable & Sendable) async {
-        guard let audit else { return }
         do {
-            try await withTimeout(.seconds(3), operation: "audit \(type)") {
-                try await audit.append(service: identity.name, actor: actor, type: type, subject: "service:\(identity.name)", detail: detail)
-            }
+            try await audit.append(actor: actor, type: type, subject: "service:\(identity.name)", detail: detail)
         } catch {
             // The restart still happens: a broken database must not make a service impossible to restart.
             logger.error("could not write the audit entry", metadata: ["audit.type": "\(type)", "error": "\(error)"])

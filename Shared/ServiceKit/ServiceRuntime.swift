@@ -36,21 +36,14 @@ public struct ServiceRuntime: Sendable {
         usesDatabase: Bool,
         defaultHTTPPort: Int,
         session: MQTTConfiguration.Session = .clean,
-        makesRequests: Bool = true,
         settings: (inout ConfigurationReader) -> Settings
     ) -> (ServiceRuntime, Settings) {
         var reader = ConfigurationReader()
         let logging = reader.logging()
-        let hostName = ProcessInfo.processInfo.hostName
-        let clientID: String
-        if let configured = reader.optional("LEITSTAND_MQTT_CLIENT_ID") {
-            clientID = configured
-        } else if case .persistent = session {
-            clientID = "\(identity.name)-\(hostName)"  // stable, so that the broker finds the session again
-        } else {
-            clientID = "\(identity.name)-\(hostName)-\(getpid())"
-        }
-        let mqttConfiguration = reader.mqtt(clientID: clientID)
+        var mqttConfiguration = reader.mqtt(clientID: identity.name)
+        // The broker names every client after its account (`use_username_as_clientid`, deploy/mosquitto), so that
+        // no account can take over another's client id; the reply topic must use that same name.
+        if let username = mqttConfiguration?.username { mqttConfiguration?.clientID = username }
         let databaseConfiguration = usesDatabase ? reader.database() : nil
         let httpHost = reader.optional("LEITSTAND_HTTP_HOST") ?? "0.0.0.0"
         let httpPort = reader.port("LEITSTAND_HTTP_PORT", default: defaultHTTPPort)
@@ -82,8 +75,10 @@ public struct ServiceRuntime: Sendable {
         MetricsSystem.bootstrap(metricsFactory)
 
         mqttConfiguration.session = session
-        // A door device asks nothing over MQTT, and its broker rights have no reply topic.
-        mqttConfiguration.responseTopic = makesRequests ? Topic.replies(clientID: clientID) : nil
+        mqttConfiguration.responseTopic = Topic.replies(clientID: mqttConfiguration.clientID)
+        // A responder answers only under the reply prefix: a request naming a door's job topic as its response
+        // topic must not make a service publish a "job" there.
+        mqttConfiguration.replyTopicFilter = Topic.anyReplies
         MQTTConnectionService.announce(identity, in: &mqttConfiguration)
         let mqtt: MQTTClient
         do {
@@ -110,9 +105,19 @@ public struct ServiceRuntime: Sendable {
         return (runtime, serviceSettings)
     }
 
+    /// Whether the database is reachable and its schema current (false for a service without one).
+    public var isDatabaseReady: Bool { migration?.isMigrated ?? false }
+
+    /// Where this service's audit entries go: its database, or, without one, relayed to the api-gateway.
+    public var auditTrail: AuditTrail {
+        audit.map { .database($0, service: identity.name) } ?? .relayed(mqtt)
+    }
+
     /// The links `/health` checks: the broker, and the database (reachable and migrated) where there is one.
     public var healthChecks: [HealthCheck] {
-        var checks = [HealthCheck(name: "broker") { [mqtt] in mqtt.isConnected }]
+        // A live round trip, not the connection flag: a paused broker keeps the TCP connection (and the flag) for
+        // a whole keep-alive while it answers nothing.
+        var checks = [HealthCheck(name: "broker") { [mqtt] in (try? await mqtt.ping(timeout: .seconds(1))) != nil }]
         if let database, let migration {
             checks.append(HealthCheck(name: "database") {
                 guard migration.isMigrated else { return false }
@@ -123,8 +128,8 @@ public struct ServiceRuntime: Sendable {
     }
 
     /// A router that already serves `/health` (the common links plus `extraChecks`) and `/metrics`.
-    public func makeRouter(extraChecks: [HealthCheck] = []) -> Router<BasicRequestContext> {
-        let router = Router()
+    public func makeRouter(extraChecks: [HealthCheck] = []) -> Router<ServiceRequestContext> {
+        let router = Router(context: ServiceRequestContext.self)
         // One line per request is an access log: at debug, so that ingest at thousands of requests a second does
         // not spend its CPU on logging (`LEITSTAND_LOG_LEVEL=debug` turns it on; errors are logged at their level).
         router.add(middleware: LogRequestsMiddleware(.debug))
@@ -136,7 +141,7 @@ public struct ServiceRuntime: Sendable {
 
     /// Runs everything until SIGTERM/SIGINT or a restart command, shuts down in reverse order (HTTP drains first,
     /// the broker link publishes `offline` and disconnects, the database goes last), and exits the process.
-    public func run(router: Router<BasicRequestContext>, services: [any Service] = []) async -> Never {
+    public func run(router: Router<ServiceRequestContext>, services: [any Service] = []) async -> Never {
         // After every route: it wraps only the not-found responder, and needs the routes to tell 405 from 404.
         router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
         let application = Application(
@@ -154,7 +159,7 @@ public struct ServiceRuntime: Sendable {
         group += services.map { .init(service: $0) }
         group.append(.init(service: application))
         group.append(.init(
-            service: RestartCommandService(client: mqtt, identity: identity, audit: audit, exit: exit, logger: logger),
+            service: RestartCommandService(client: mqtt, identity: identity, audit: auditTrail, exit: exit, logger: logger),
             successTerminationBehavior: .gracefullyShutdownGroup
         ))
         logger.info("starting", metadata: ["version": "\(identity.version)", "http": "\(httpHost):\(httpPort)"])

@@ -47,6 +47,9 @@ struct CLITests {
             let watcher = try await broker.connectedClient()
             let commands = MessageCollector(try await watcher.subscribe(Topic.restartCommand("api-gateway")))
             defer { commands.stop() }
+            // The service has announced itself (the CLI refuses a restart nobody would take).
+            let status = ServiceStatus(state: .online, service: "api-gateway", version: "9.9.9", at: Date())
+            try await watcher.publish(Topic.serviceStatus("api-gateway"), payload: try ContractCoding.encode(status), retain: true)
             let result = try await run(
                 ["service", "restart", "api-gateway", "--reason", "new config", "--delay", "5", "--requested-by", "alice"],
                 environment: ["LEITSTAND_MQTT_URL": broker.url]
@@ -59,11 +62,26 @@ struct CLITests {
             let refused = try await run(["service", "restart", "api-gateway", "--reason", "x", "--delay", "301"], environment: ["LEITSTAND_MQTT_URL": broker.url])
             #expect(refused.code != 0 && refused.output.contains("delaySeconds must be between 0 and 300"))
 
-            let status = ServiceStatus(state: .online, service: "api-gateway", version: "9.9.9", at: Date())
-            try await watcher.publish(Topic.serviceStatus("api-gateway"), payload: try ContractCoding.encode(status), retain: true)
             let listed = try await run(["service", "status", "--wait-ms", "300"], environment: ["LEITSTAND_MQTT_URL": broker.url])
             #expect(listed.code == 0)
             #expect(listed.output.contains("api-gateway") && listed.output.contains("online 9.9.9"), "\(listed.output)")
+        }
+    }
+
+    @Test("service restart of a misspelt or offline service is refused, not \"requested\" (fails before: it printed requested)")
+    func restartOfUnknownService() async throws {
+        try await MosquittoBroker.with { broker in
+            let announcer = try await broker.connectedClient()
+            let offline = ServiceStatus(state: .offline, service: "ingest-writer", version: "1", at: nil, reason: "connection lost")
+            try await announcer.publish(Topic.serviceStatus("ingest-writer"), payload: try ContractCoding.encode(offline), retain: true)
+            let online = ServiceStatus(state: .online, service: "api-gateway", version: "1", at: Date())
+            try await announcer.publish(Topic.serviceStatus("api-gateway"), payload: try ContractCoding.encode(online), retain: true)
+
+            let misspelt = try await run(["service", "restart", "api-gatewya", "--reason", "typo"], environment: ["LEITSTAND_MQTT_URL": broker.url])
+            #expect(misspelt.code != 0 && misspelt.output.contains("no service api-gatewya") && misspelt.output.contains("api-gateway"), "\(misspelt.output)")
+            #expect(!misspelt.output.contains("requested"))
+            let stopped = try await run(["service", "restart", "ingest-writer", "--reason", "x"], environment: ["LEITSTAND_MQTT_URL": broker.url])
+            #expect(stopped.code != 0 && stopped.output.contains("ingest-writer is offline"), "\(stopped.output)")
         }
     }
 }

@@ -21,7 +21,8 @@ struct ServiceOperationsTests {
         try await TestDatabase.with { database in
             try await MosquittoBroker.with(
                 aclFile: try ServiceProcess.repositoryACL(),
-                extraUsers: ["api-gateway": Self.gatewayPassword, "leitstand-admin": Self.operatorPassword]
+                extraUsers: ["api-gateway": Self.gatewayPassword, "leitstand-admin": Self.operatorPassword, "ingest-writer": Self.writerPassword],
+                usernameAsClientID: try ServiceProcess.repositoryBrokerNamesClientsAfterUsers()
             ) { broker in
                 try await beforeStart(broker)
                 var environment = ServiceProcess.gatewayEnvironment(broker: broker, databaseURL: database.url, port: try freeTCPPort())
@@ -42,6 +43,7 @@ struct ServiceOperationsTests {
 
     static let gatewayPassword = randomSecret()
     static let operatorPassword = randomSecret()
+    static let writerPassword = randomSecret()
 
     /// A client as the operator (`leitstand-admin` in the ACL), as the CLI would connect.
     func operatorClient(_ broker: MosquittoBroker) async throws -> MQTTClient {
@@ -227,7 +229,10 @@ struct ServiceOperationsTests {
 
     @Test("the ACL keeps a service to its own topics: no other service's status, no door jobs")
     func serviceACL() async throws {
-        try await withGateway { _, broker, _ in
+        // The broker alone: a second connection of the gateway's account would replace a running gateway's.
+        try await MosquittoBroker.with(
+            aclFile: try ServiceProcess.repositoryACL(), extraUsers: ["api-gateway": Self.gatewayPassword], usernameAsClientID: try ServiceProcess.repositoryBrokerNamesClientsAfterUsers()
+        ) { broker in
             let impostor = try broker.client(broker.configuration(clientID: "impostor", user: "api-gateway", password: Self.gatewayPassword))
             try await impostor.connect()
             await #expect(throws: MQTTError.refused(operation: "publish", reasonCode: 0x87)) {
@@ -237,6 +242,72 @@ struct ServiceOperationsTests {
                 try await impostor.publish(Topic.doorJobs(area: "lobby"), payload: Data("{}".utf8))
             }
             try await impostor.publish(Topic.serviceStatus("api-gateway"), payload: Data("{}".utf8))
+        }
+    }
+
+    @Test("a retained restart command published while the service is connected is refused and audited too (fails before: it was obeyed once)")
+    func retainedCommandWhileConnected() async throws {
+        try await withGateway { gateway, broker, database in
+            try await waitUntil("healthy") { try await HTTPProbe.get("\(gateway.baseURL)/health").status == 200 }
+            let operatorClient = try await operatorClient(broker)
+            let topic = Topic.restartCommand("api-gateway")
+            try await operatorClient.publish(topic, payload: try ContractCoding.encode(RestartCommand(reason: "ghost", requestedBy: "ops")), retain: true)
+            let audit = AuditLog(client: database.client, logger: Logger(label: "test"))
+            try await waitUntil("the refusal is audited") {
+                try await audit.recent(type: "service.restart_rejected").contains { $0.detail.contains("retained") }
+            }
+            try await Task.sleep(for: .seconds(1))
+            #expect(gateway.process.isRunning)
+            #expect(try await audit.recent(type: "service.restart_requested").isEmpty)
+            try await operatorClient.publish(topic, payload: Data(), retain: true)
+        }
+    }
+
+    @Test("a service without a database has its restart audited too, through the gateway (fails before: no audit row)")
+    func restartOfServiceWithoutDatabaseIsAudited() async throws {
+        try await withGateway { gateway, broker, database in
+            let dataDirectory = try makeTemporaryDirectory("restart-audit")
+            defer { try? FileManager.default.removeItem(at: dataDirectory) }
+            let writer = try await ServiceProcess.start("ingest-writer", environment: [
+                "LEITSTAND_MQTT_URL": broker.url(user: "ingest-writer", password: Self.writerPassword),
+                "LEITSTAND_HTTP_HOST": "127.0.0.1", "LEITSTAND_HTTP_PORT": "\(try freeTCPPort())",
+                "LEITSTAND_DATA_DIR": dataDirectory.path, "LEITSTAND_LOG_FORMAT": "json",
+            ])
+            try await waitUntil("the writer is healthy") { try await HTTPProbe.get("\(writer.baseURL)/health").status == 200 }
+            let operatorClient = try await operatorClient(broker)
+            let command = RestartCommand(reason: "new disk", requestedBy: "operator:kim")
+            try await operatorClient.publish(Topic.restartCommand("ingest-writer"), payload: try ContractCoding.encode(command))
+            try await operatorClient.publish(Topic.restartCommand("ingest-writer"), payload: Data("{not json".utf8))
+            #expect(try await writer.process.waitForExit() == 75, "\(writer.process.output)")
+            await writer.stop()
+            let audit = AuditLog(client: database.client, logger: Logger(label: "test"))
+            try await waitUntil("the restart is in the audit log") {
+                try await audit.recent(subject: "service:ingest-writer").contains { $0.type == "service.restart_requested" && $0.actor == "operator:kim" && $0.service == "ingest-writer" }
+            }
+        }
+    }
+
+    @Test("login with a database that does not answer: 503 login_unavailable within its timeout, logged at error (fails before: no answer in 20 s)")
+    func loginWithAHangingDatabase() async throws {
+        try await MosquittoBroker.with { broker in
+            let silent = try SilentListener()
+            defer { silent.close() }
+            var environment = ServiceProcess.gatewayEnvironment(
+                broker: broker, databaseURL: "postgres://u:\(randomSecret())@127.0.0.1:\(silent.port)/none", port: try freeTCPPort()
+            )
+            environment["LEITSTAND_DATABASE_TIMEOUT_MS"] = "1000"
+            let gateway = try await ServiceProcess.startGateway(environment: environment)
+            let started = ContinuousClock.now
+            let login = try await HTTPProbe.send(
+                "POST", "\(gateway.baseURL)/api/auth/login", body: Data(#"{"username":"anna","password":"whatever-123"}"#.utf8),
+                headers: ["Content-Type": "application/json"]
+            )
+            let took = ContinuousClock.now - started
+            let output = gateway.process.output
+            await gateway.stop()
+            #expect(login.status == 503 && login.text.contains("login_unavailable"), "\(login.status) \(login.text)")
+            #expect(took < .seconds(6), "\(took)")
+            #expect(output.contains(#""level":"error""#) && output.contains("login failed"), "\(output)")
         }
     }
 }

@@ -1,0 +1,81 @@
+import Contracts
+import Database
+import Foundation
+import Logging
+import MQTT
+import Metrics
+import ServiceLifecycle
+
+/// Records the audit entries of the services and door devices that have no database of their own (the
+/// ingest-writer, the pi-door-clients): ``AuditRecord``s on `leitstand/audit/{account}`, taken through a shared
+/// subscription in the gateway's persistent session (so entries sent while it restarts wait in the broker), each
+/// appended once per id and answered with an ``AuditReceipt``. Who wrote an entry is the topic's last level, which
+/// the broker's ACL ties to the writer's account; the payload cannot claim another writer.
+struct AuditRecorder: Service {
+    static let subscription = "$share/audit-recorder/\(Topic.allAudit)"
+    /// An entry is a few hundred bytes; anything near this is not one.
+    static let maximumRecordBytes = 65_536
+
+    /// Made before the client connects, like the scheduler's confirms, so that entries the broker kept for this
+    /// session, delivered right after the CONNACK, already have their subscription.
+    let records: MQTTSubscription
+    let client: MQTTClient
+    let audit: AuditLog
+    /// Whether the schema is current: records wait in the subscription (and then in the broker) until it is.
+    let databaseReady: @Sendable () -> Bool
+    let logger: Logger
+
+    func run() async throws {
+        while !databaseReady() {
+            guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .milliseconds(100)) })) != nil else { return }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            for await message in records.cancelOnGracefulShutdown() {
+                // A handful at a time: each is one insert, and a flood must not open a task per message.
+                if inFlight >= 8 {
+                    await group.next()
+                    inFlight -= 1
+                }
+                group.addTask { await record(message) }
+                inFlight += 1
+            }
+        }
+    }
+
+    private func record(_ message: MQTTMessage) async {
+        let writer = String(message.topic.split(separator: "/").last ?? "")
+        guard message.payload.count <= Self.maximumRecordBytes, !writer.isEmpty, writer.utf8.count <= 128,
+            let record = try? ContractCoding.decode(AuditRecord.self, from: message.payload)
+        else {
+            Counter(label: "leitstand_audit_relayed_refused_total", dimensions: [("reason", "malformed")]).increment()
+            logger.warning("malformed audit record dropped", metadata: ["mqtt.topic": "\(message.topic.prefix(200))"])
+            return
+        }
+        guard let detail = try? JSONSerialization.jsonObject(with: Data(record.detail.utf8)), detail is [String: Any] else {
+            Counter(label: "leitstand_audit_relayed_refused_total", dimensions: [("reason", "invalid_detail")]).increment()
+            return answer(message, AuditReceipt(id: record.id, recorded: false, error: "invalid_detail"))
+        }
+        do {
+            try await audit.appendOnce(
+                eventID: record.id, at: record.at, service: writer, actor: String(record.actor.prefix(256)),
+                type: String(record.type.prefix(128)), subject: String(record.subject.prefix(256)), detail: record.detail
+            )
+            Counter(label: "leitstand_audit_relayed_total").increment()
+            answer(message, AuditReceipt(id: record.id, recorded: true))
+        } catch {
+            // No receipt: the writer logs it; the record is not lost if the writer sends it again.
+            logger.error("relayed audit record not recorded", metadata: [
+                "audit.writer": "\(writer)", "audit.type": "\(record.type.prefix(128))", "error": "\(String(reflecting: error))",
+            ])
+        }
+    }
+
+    private func answer(_ message: MQTTMessage, _ receipt: AuditReceipt) {
+        do {
+            try client.reply(to: message, payload: try ContractCoding.encode(receipt))
+        } catch {
+            logger.warning("audit receipt not sent", metadata: ["error": "\(error)"])
+        }
+    }
+}
