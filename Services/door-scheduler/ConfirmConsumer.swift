@@ -11,12 +11,18 @@ import ServiceLifecycle
 /// persistent, so confirms sent while it restarts wait in the broker and arrive here afterwards; replicas share
 /// the subscription. A confirm is checked (signature under the device's secrets, device, nonce) and recorded;
 /// a repeated one changes nothing.
+///
+/// libmosquitto acknowledges a confirm to the broker before we have seen it, so that acknowledgement proves
+/// nothing: once a confirm is recorded (or refused for good) the device gets a ``DoorConfirmReceipt`` on the
+/// confirm's response topic, and it sends the confirm again until it has one. A confirm that could not be recorded
+/// (the database, a kill) gets no receipt and comes again.
 struct ConfirmConsumer: Service {
     static let subscription = "$share/door-scheduler/\(Topic.allDoorConfirms)"
 
     /// Made before the client connects (see `main.swift`), so that confirms the broker kept for this session and
     /// delivers right after the CONNACK already find their subscription.
     let confirms: MQTTSubscription
+    let client: MQTTClient
     let ledger: DoorJobLedger
     let devices: DeviceRegistry
     let keyrings = DeviceKeyrings()
@@ -24,6 +30,8 @@ struct ConfirmConsumer: Service {
 
     /// Confirms recorded at once; each is its own transaction, and repeats of one job serialise on its row lock.
     static let concurrency = 32
+    /// A confirm is a few hundred bytes; anything near this is not one.
+    static let maximumConfirmBytes = 8_192
 
     func run() async throws {
         await withTaskGroup(of: Void.self) { group in
@@ -40,40 +48,61 @@ struct ConfirmConsumer: Service {
     }
 
     private func handle(_ message: MQTTMessage) async {
-        guard let confirm = try? ContractCoding.decode(DoorConfirm.self, from: message.payload) else {
+        guard message.payload.count <= Self.maximumConfirmBytes,
+            let confirm = try? ContractCoding.decode(DoorConfirm.self, from: message.payload),
+            DoorNames.isValidDeviceID(confirm.deviceId), UUID(uuidString: confirm.jobId) != nil
+        else {
             refuse("malformed", message: message)
             return
         }
+        guard DoorNames.isValidNonce(confirm.nonce) else {
+            refuse(DoorError.nonceMismatch.rawValue, message: message, confirm: confirm)
+            return acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, error: DoorError.nonceMismatch.rawValue))
+        }
+        let text = String(confirm.message.prefix(DoorNames.maximumConfirmMessageLength))
         do {
             // The usual case: verified with the secrets read before, recorded if they are still the device's.
             if let known = keyrings[confirm.deviceId], let proof = known.proof(of: confirm),
                try await ledger.confirmUsual(
                    jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
-                   code: confirm.code, message: confirm.message, via: "mqtt", proof: proof
+                   code: confirm.code, message: text, via: "mqtt", proof: proof
                ) {
                 recorded(confirm, status: confirm.result.jobStatus)
-                return
+                return acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, status: confirm.result.jobStatus))
             }
             // Anything else (first confirm of a device, a rotation, a repeat, too late) with the secrets as they are now.
             let keyring = try await devices.keyring(of: confirm.deviceId)
             keyrings[confirm.deviceId] = keyring
             guard let keyring, keyring.proof(of: confirm) != nil else {
                 refuse("bad_signature", message: message, confirm: confirm)
+                // Not sent to the device: whoever could not sign this is not owed an answer.
                 return
             }
             let outcome = try await ledger.confirm(
                 jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
-                code: confirm.code, message: confirm.message, via: "mqtt"
+                code: confirm.code, message: text, via: "mqtt"
             )
             switch outcome {
             case .recorded(let status):
                 recorded(confirm, status: status)
+                acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, status: status))
             case .refused(let error):
                 refuse(error.error, message: message, confirm: confirm)
+                acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, error: error.error))
             }
         } catch {
-            // Not acknowledged as done: the broker already has the PUBACK, so log loudly; the job expires on time.
-            logger.error("door confirm could not be recorded", metadata: ["job.id": "\(confirm.jobId)", "error": "\(error)"])
+            // No receipt: the device sends the confirm again, and it is recorded then.
+            logger.error("door confirm could not be recorded; the device will send it again", metadata: ["job.id": "\(confirm.jobId)", "error": "\(error)"])
+        }
+    }
+
+    /// The receipt that ends the device's re-sending; a confirm without a response topic (an old device) gets none.
+    private func acknowledge(_ message: MQTTMessage, _ receipt: DoorConfirmReceipt) {
+        guard message.responseTopic != nil else { return }
+        do {
+            try client.reply(to: message, payload: try ContractCoding.encode(receipt))
+        } catch {
+            logger.warning("door confirm receipt not sent; the device will send the confirm again", metadata: ["job.id": "\(receipt.jobId)", "error": "\(error)"])
         }
     }
 

@@ -36,6 +36,6 @@ await runtime.run(router: runtime.makeRouter(), services: [
     presence,
     dispatches,
     DoorRequestService(client: runtime.mqtt, ledger: ledger, devices: devices, presence: presence, dispatches: dispatches, logger: runtime.logger),
-    ConfirmConsumer(confirms: confirms, ledger: ledger, devices: devices, logger: runtime.logger),
+    ConfirmConsumer(confirms: confirms, client: runtime.mqtt, ledger: ledger, devices: devices, logger: runtime.logger),
     JobTimers(ledger: ledger, retentionDays: settings.retentionDays, logger: runtime.logger),
 ])

@@ -6,22 +6,25 @@ import MQTT
 import Metrics
 import ServiceLifecycle
 
-/// Takes signed jobs from the device's areas (`leitstand/door/{area}/jobs`, never-send-retained), pulses the
-/// relay only for a job that passes every check of the contract, and confirms with a signed message once the
-/// pulse has ended. Anything else is refused, logged and counted, never pulsed.
+/// Takes signed jobs from the device's areas (`leitstand/door/{area}/jobs`, never-send-retained, with the retain
+/// flag kept as published so that a retained job sent live is recognised too), pulses the relay only for a job
+/// that passes every check of the contract, and hands a signed confirm to ``ConfirmDelivery`` once the pulse has
+/// ended. Anything else is refused, logged and counted, never pulsed.
 struct JobExecutor: Service, CustomStringConvertible {
     let client: MQTTClient
     let settings: DeviceSettings
     let relay: RelayController
     let seen: SeenJobs
+    let confirms: ConfirmDelivery
     let logger: Logger
     private let skewGauge = Gauge(label: "leitstand_device_clock_skew_seconds")
 
-    init(client: MQTTClient, settings: DeviceSettings, relay: RelayController, seen: SeenJobs, logger: Logger) {
+    init(client: MQTTClient, settings: DeviceSettings, relay: RelayController, seen: SeenJobs, confirms: ConfirmDelivery, logger: Logger) {
         self.client = client
         self.settings = settings
         self.relay = relay
         self.seen = seen
+        self.confirms = confirms
         self.logger = logger
     }
 
@@ -30,11 +33,18 @@ struct JobExecutor: Service, CustomStringConvertible {
     func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for area in settings.areas {
-                let jobs = try await client.subscribe(Topic.doorJobs(area: area), qos: .atLeastOnce, options: [.neverSendRetained])
+                let jobs = try await client.subscribe(Topic.doorJobs(area: area), qos: .atLeastOnce, options: [.neverSendRetained, .retainAsPublished])
                 group.addTask {
-                    await withDiscardingTaskGroup { handlers in
+                    await withTaskGroup(of: Void.self) { handlers in
+                        var running = 0
                         for await message in jobs.cancelOnGracefulShutdown() {
+                            // A handful at once (pulses are one at a time anyway): a flood waits in the broker.
+                            if running >= 8 {
+                                await handlers.next()
+                                running -= 1
+                            }
                             handlers.addTask { await handle(message, area: area) }
+                            running += 1
                         }
                     }
                 }
@@ -46,6 +56,8 @@ struct JobExecutor: Service, CustomStringConvertible {
     enum Refusal: String, Sendable {
         case retained, malformed, wrongArea = "wrong_area", otherDevice = "other_device"
         case badSignature = "bad_signature", expired, duplicate
+        /// The job's window ends before its pulse would: its confirm could only come too late.
+        case expiresDuringPulse = "expires_during_pulse"
     }
 
     /// The job if it may be pulsed, else why not. Recording it as seen is the last check, so a refused job never
@@ -59,6 +71,8 @@ struct JobExecutor: Service, CustomStringConvertible {
             return .failure(RefusalError(.badSignature, job))
         }
         guard job.expiresAt > now else { return .failure(RefusalError(.expired, job)) }
+        let pulse = Double(min(max(job.pulseMs, 1), DeviceSettings.maximumPulseMs)) / 1_000
+        guard job.expiresAt.timeIntervalSince(now) > pulse else { return .failure(RefusalError(.expiresDuringPulse, job)) }
         do {
             guard try seen.insert(job.jobId, expiresAt: job.expiresAt) else { return .failure(RefusalError(.duplicate, job)) }
         } catch {
@@ -103,11 +117,9 @@ struct JobExecutor: Service, CustomStringConvertible {
             Counter(label: "leitstand_device_pulse_failures_total").increment()
         }
         do {
-            let signed = confirm.signed(with: settings.secret)
-            try await client.publish(Topic.doorConfirm(area: job.area), payload: try ContractCoding.encode(signed), qos: .atLeastOnce)
-            logger.info("door job confirmed", metadata: ["job.id": "\(job.jobId)", "result": "\(confirm.result.rawValue)"])
+            try confirms.deliver(confirm.signed(with: settings.secret), area: job.area)
         } catch {
-            logger.error("door confirm not sent", metadata: ["job.id": "\(job.jobId)", "error": "\(error)"])
+            logger.error("door confirm could not be kept for delivery", metadata: ["job.id": "\(job.jobId)", "error": "\(error)"])
         }
     }
 

@@ -32,13 +32,15 @@ struct PiDoorClient: AsyncParsableCommand {
                 (try? ContractCoding.encode(DeviceStatus(state: state, areas: areas, version: ServiceIdentity.buildVersion, at: at))) ?? Data()
             }
             let (runtime, settings) = ServiceRuntime.bootstrap(
-                identity, usesDatabase: false, defaultHTTPPort: 8084, makesRequests: false, settings: DeviceSettings.read
+                identity, usesDatabase: false, defaultHTTPPort: 8084, settings: DeviceSettings.read
             )
             let relay: any DoorRelay
             let seen: SeenJobs
+            let confirms: ConfirmDelivery
             do {
                 relay = try DoorRelays.open(settings.gpio, consumer: "leitstand-door")
                 seen = try SeenJobs(directory: settings.stateDirectory)
+                confirms = try ConfirmDelivery(directory: settings.stateDirectory, client: runtime.mqtt, logger: runtime.logger)
             } catch let error as GPIOError {
                 FileHandle.standardError.write(Data("pi-door-client: LEITSTAND_GPIO: \(error)\n".utf8))
                 Foundation.exit(ProcessExit.configurationError)
@@ -46,10 +48,15 @@ struct PiDoorClient: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("pi-door-client: LEITSTAND_STATE_DIR: \(error)\n".utf8))
                 Foundation.exit(ProcessExit.configurationError)
             }
-            runtime.logger.info("door device configured", metadata: ["device.id": "\(settings.deviceID)", "areas": "\(settings.areas)", "seenJobs": "\(seen.count)"])
+            runtime.logger.info("door device configured", metadata: [
+                "device.id": "\(settings.deviceID)", "areas": "\(settings.areas)", "seenJobs": "\(seen.count)",
+                "pendingConfirms": "\(confirms.pendingCount)",
+            ])
             let controller = RelayController(relay: relay)
+            // Stopped in reverse order: the executor hands its last confirm over before the delivery stops.
             await runtime.run(router: runtime.makeRouter(), services: [
-                JobExecutor(client: runtime.mqtt, settings: settings, relay: controller, seen: seen, logger: runtime.logger)
+                confirms,
+                JobExecutor(client: runtime.mqtt, settings: settings, relay: controller, seen: seen, confirms: confirms, logger: runtime.logger),
             ])
         }
     }

@@ -79,13 +79,15 @@ public struct DynamicSecurity: Sendable {
         }
     }
 
-    /// What a door device may do, as one role `device-{id}`: read its areas' jobs and its own commands, write its
-    /// areas' confirms and its own status (also its last will); everything else under any topic is denied.
-    public static func deviceCommands(deviceID: String, password: String, areas: [String], jobs: (String) -> String, confirm: (String) -> String, status: String, commands: String) -> [Command] {
+    /// What a door device may do, as one role `device-{id}`: read its areas' jobs, its own commands and its own
+    /// replies (receipts for its confirms and audit entries), write its areas' confirms, its own status (also its
+    /// last will) and its own audit entries; everything else under any topic is denied.
+    public static func deviceCommands(
+        deviceID: String, password: String, areas: [String], jobs: (String) -> String, confirm: (String) -> String,
+        status: String, commands: String, replies: String, audit: String
+    ) -> [Command] {
         let role = "device-\(deviceID)"
-        var list: [Command] = [
-            Command("deleteClient", username: deviceID),
-            Command("deleteRole", rolename: role),
+        var list: [Command] = removeDevice(deviceID) + [
             Command("createRole", rolename: role),
             Command("createClient", username: deviceID, password: password),
         ]
@@ -95,14 +97,22 @@ public struct DynamicSecurity: Sendable {
             allow("publishClientReceive", jobs(area))
             allow("publishClientSend", confirm(area))
         }
-        allow("subscribePattern", commands)
-        allow("publishClientReceive", commands)
+        for topic in [commands, replies] {
+            allow("subscribePattern", topic)
+            allow("publishClientReceive", topic)
+        }
         allow("publishClientSend", status)
+        allow("publishClientSend", audit)
         for type in ["subscribePattern", "publishClientReceive", "publishClientSend"] {
             list.append(Command("addRoleACL", rolename: role, acltype: type, topic: "#", priority: -1, allow: false))
         }
         list.append(Command("addClientRole", username: deviceID, rolename: role, priority: 0))
         return list
+    }
+
+    /// Deletes a device's broker user and role (the broker closes a connection it still has).
+    public static func removeDevice(_ deviceID: String) -> [Command] {
+        [Command("deleteClient", username: deviceID), Command("deleteRole", rolename: "device-\(deviceID)")]
     }
 
     /// The errors the plugin gives when something to delete is not there.
