@@ -40,6 +40,8 @@ struct DoorBenchmark: AsyncParsableCommand {
         let databaseTask = Task { await database.run() }
         defer { databaseTask.cancel() }
         var adminConfiguration = try MQTTConfiguration(url: mqttURL, clientID: "door-benchmark-\(run)")
+        // The broker names clients after their user; the benchmark is the operator's one client while it runs.
+        adminConfiguration.clientID = adminConfiguration.username ?? adminConfiguration.clientID
         adminConfiguration.keepAlive = .seconds(60)
         let admin = try MQTTClient(configuration: adminConfiguration, logger: logger)
         try await admin.connect()

@@ -49,9 +49,10 @@ enum CommandEnvironment {
     /// Runs `body` with a connected broker client, disconnecting afterwards.
     static func withBroker<Result: Sendable>(_ body: (MQTTClient) async throws -> Result) async throws -> Result {
         var reader = ConfigurationReader()
-        let clientID = "leitstand-cli-\(ProcessInfo.processInfo.hostName)-\(getpid())"
-        let configuration = reader.mqtt(clientID: clientID)
+        var configuration = reader.mqtt(clientID: "leitstand")
         try validate(reader)
+        // The broker names each client after its account (`use_username_as_clientid`): so does the CLI.
+        if let username = configuration?.username { configuration?.clientID = username }
         let client = try MQTTClient(configuration: configuration!, logger: logger)
         do {
             try await client.connect(timeout: .seconds(5))

@@ -1,4 +1,5 @@
 import Foundation
+import MQTT
 import TestSupport
 import Testing
 
@@ -43,7 +44,10 @@ final class DoorStack: @unchecked Sendable {
         _ body: (DoorStack) async throws -> Void
     ) async throws {
         try await TestDatabase.with { database in
-            try await MosquittoBroker.with(aclFile: try ServiceProcess.repositoryACL(), extraUsers: passwords, dynamicSecurity: true) { broker in
+            try await MosquittoBroker.with(
+                aclFile: try ServiceProcess.repositoryACL(), extraUsers: passwords, dynamicSecurity: true,
+                usernameAsClientID: try ServiceProcess.repositoryBrokerNamesClientsAfterUsers()
+            ) { broker in
                 var environment = ServiceProcess.gatewayEnvironment(broker: broker, databaseURL: database.url, port: try freeTCPPort())
                 environment["LEITSTAND_MQTT_URL"] = broker.url(user: "api-gateway", password: passwords["api-gateway"]!)
                 environment["LEITSTAND_INGEST_ENABLED"] = "false"
@@ -51,7 +55,6 @@ final class DoorStack: @unchecked Sendable {
                 let gateway = try await ServiceProcess.startGateway(environment: environment)
                 var schedulerEnvironment = [
                     "LEITSTAND_MQTT_URL": broker.url(user: "door-scheduler", password: passwords["door-scheduler"]!),
-                    "LEITSTAND_MQTT_CLIENT_ID": "door-scheduler-\(broker.port)",
                     "LEITSTAND_DATABASE_URL": database.url,
                     "LEITSTAND_HTTP_HOST": "127.0.0.1",
                     "LEITSTAND_SECRET_KEY": secretKey,
@@ -91,6 +94,13 @@ final class DoorStack: @unchecked Sendable {
         }
         await scheduler.stop()
         self.scheduler = nil
+    }
+
+    /// A broker client of the operator's account (`leitstand-admin`), as the CLI connects.
+    func operatorClient() async throws -> MQTTClient {
+        let client = try broker.client(broker.configuration(user: "leitstand-admin", password: Self.passwords["leitstand-admin"]!))
+        try await client.connect()
+        return client
     }
 
     // MARK: operator
@@ -188,11 +198,11 @@ final class DoorStack: @unchecked Sendable {
 
     // MARK: member
 
-    func login(_ name: String, password: String = DoorStack.memberPassword) async throws -> HTTPProbe {
+    func login(_ name: String, password: String = DoorStack.memberPassword, headers: [String: String] = [:]) async throws -> HTTPProbe {
         try await HTTPProbe.send(
             "POST", "\(gateway.baseURL)/api/auth/login",
             body: try JSONSerialization.data(withJSONObject: ["username": name, "password": password]),
-            headers: ["Content-Type": "application/json"]
+            headers: headers.merging(["Content-Type": "application/json"]) { $1 }
         )
     }
 

@@ -14,6 +14,26 @@ final class IngestStack: @unchecked Sendable {
 
     static let gatewayPassword = randomSecret()
     static let writerPassword = randomSecret()
+    /// One broker account per writer running at once: the broker names every client after its account, so two
+    /// processes of one account would replace each other. Each replica gets the first writer's rights (docs/mqtt.md).
+    static let writerAccounts = ["ingest-writer", "ingest-writer-2", "ingest-writer-3", "ingest-writer-4"]
+    private var writersStarted = 0
+
+    /// The repository's ACL, and the lines of the replica accounts, as an operator adds them for a second writer.
+    static func brokerACL() throws -> String {
+        let replicas = writerAccounts.dropFirst().map { account in
+            """
+            user \(account)
+            topic read leitstand/ingest/#
+            topic write leitstand/reply/+
+            topic write leitstand/audit/\(account)
+            topic readwrite leitstand/svc/ingest-writer/status
+            topic read leitstand/svc/ingest-writer/cmd/#
+
+            """
+        }
+        return try ServiceProcess.repositoryACL() + "\n" + replicas.joined(separator: "\n")
+    }
 
     private init(broker: MosquittoBroker, databaseURL: String, dataDirectory: URL, gateway: ServiceProcess) {
         self.broker = broker
@@ -33,8 +53,9 @@ final class IngestStack: @unchecked Sendable {
     ) async throws {
         try await TestDatabase.with { database in
             try await MosquittoBroker.with(
-                aclFile: try ServiceProcess.repositoryACL(),
-                extraUsers: ["api-gateway": gatewayPassword, "ingest-writer": writerPassword]
+                aclFile: try brokerACL(),
+                extraUsers: Dictionary(uniqueKeysWithValues: writerAccounts.map { ($0, writerPassword) }).merging(["api-gateway": gatewayPassword]) { $1 },
+                usernameAsClientID: try ServiceProcess.repositoryBrokerNamesClientsAfterUsers()
             ) { broker in
                 let dataDirectory = try makeTemporaryDirectory("ingest-data")
                 defer { try? FileManager.default.removeItem(at: dataDirectory) }
@@ -58,9 +79,12 @@ final class IngestStack: @unchecked Sendable {
         }
     }
 
+    /// The environment of the next writer to start, with a broker account of its own.
     func writerEnvironment(_ extra: [String: String] = [:]) throws -> [String: String] {
+        let account = Self.writerAccounts[writersStarted % Self.writerAccounts.count]
+        writersStarted += 1
         var environment = [
-            "LEITSTAND_MQTT_URL": broker.url(user: "ingest-writer", password: Self.writerPassword),
+            "LEITSTAND_MQTT_URL": broker.url(user: account, password: Self.writerPassword),
             "LEITSTAND_HTTP_HOST": "127.0.0.1",
             "LEITSTAND_HTTP_PORT": "\(try freeTCPPort())",
             "LEITSTAND_DATA_DIR": dataDirectory.path,

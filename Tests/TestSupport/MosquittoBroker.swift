@@ -9,8 +9,15 @@ public final class MosquittoBroker: @unchecked Sendable {
     // @unchecked: mutated only by the single test task that owns the broker.
     public let port: Int
     public let directory: URL
+    /// The harness's own unrestricted account (with an ACL, `topic readwrite #` is put in front of it).
     public let username = "test"
     public let password = randomSecret()
+    /// With `usernameAsClientID` the broker names every client after its account, as deployed (so two clients of
+    /// one account replace each other): the harness then has several accounts like `test`, and every client it
+    /// makes without naming a user gets one of its own.
+    public let usernameAsClientID: Bool
+    private var testUsers: [String] { usernameAsClientID ? [username] + (2...12).map { "\(username)-\($0)" } : [username] }
+    private var nextTestUser = 0
     private var child: ChildProcess?
     private var generation = 0
     private var clients: [MQTTClient] = []
@@ -20,9 +27,10 @@ public final class MosquittoBroker: @unchecked Sendable {
         aclFile: String? = nil,
         extraUsers: [String: String] = [:],
         dynamicSecurity: Bool = false,
+        usernameAsClientID: Bool = false,
         _ body: (MosquittoBroker) async throws -> Void
     ) async throws {
-        let broker = try await MosquittoBroker(aclFile: aclFile, extraUsers: extraUsers, dynamicSecurity: dynamicSecurity)
+        let broker = try await MosquittoBroker(aclFile: aclFile, extraUsers: extraUsers, dynamicSecurity: dynamicSecurity, usernameAsClientID: usernameAsClientID)
         do {
             try await body(broker)
         } catch {
@@ -36,12 +44,15 @@ public final class MosquittoBroker: @unchecked Sendable {
     /// `extraUsers`: further user names and passwords for the password file.
     /// `dynamicSecurity`: load the dynamic-security plugin with the repository's empty configuration, as the stack
     /// does for door devices.
-    public init(aclFile: String? = nil, extraUsers: [String: String] = [:], dynamicSecurity: Bool = false) async throws {
+    /// `usernameAsClientID`: `use_username_as_clientid true`, as deploy/mosquitto/mosquitto.conf has it.
+    public init(aclFile: String? = nil, extraUsers: [String: String] = [:], dynamicSecurity: Bool = false, usernameAsClientID: Bool = false) async throws {
         port = try freeTCPPort()
         directory = try makeTemporaryDirectory("mosquitto")
+        self.usernameAsClientID = usernameAsClientID
         let passwordFile = directory.appendingPathComponent("passwd")
         _ = FileManager.default.createFile(atPath: passwordFile.path, contents: nil)
-        for (user, secret) in [username: password].merging(extraUsers, uniquingKeysWith: { first, _ in first }) {
+        let own = Dictionary(uniqueKeysWithValues: testUsers.map { ($0, password) })
+        for (user, secret) in own.merging(extraUsers, uniquingKeysWith: { first, _ in first }) {
             let tool = Process()
             tool.executableURL = URL(fileURLWithPath: Self.binary("mosquitto_passwd"))
             tool.arguments = ["-b", passwordFile.path, user, secret]
@@ -65,9 +76,11 @@ public final class MosquittoBroker: @unchecked Sendable {
             log_type notice
 
             """
+        if usernameAsClientID { configuration += "use_username_as_clientid true\n" }
         if let aclFile {
             let aclPath = directory.appendingPathComponent("acl")
-            try aclFile.write(to: aclPath, atomically: true, encoding: .utf8)
+            let own = testUsers.map { "user \($0)\ntopic readwrite #\n" }.joined()
+            try (own + "\n" + aclFile).write(to: aclPath, atomically: true, encoding: .utf8)
             configuration += "acl_file \(aclPath.path)\n"
         }
         if dynamicSecurity {
@@ -152,12 +165,22 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     public func url(user: String, password: String) -> String { "mqtt://\(user):\(password)@127.0.0.1:\(port)" }
 
-    /// A client configuration for this broker, reconnecting quickly so that tests need not wait long.
+    /// A client configuration for this broker, reconnecting quickly so that tests need not wait long. Without a
+    /// `user` it is one of the harness's accounts (with `usernameAsClientID`, each time another, named as its client).
     public func configuration(clientID: String = "test-\(UUID().uuidString.prefix(8))", user: String? = nil, password: String? = nil) -> MQTTConfiguration {
-        MQTTConfiguration(
+        var account = user ?? username
+        var clientID = clientID
+        if user == nil && usernameAsClientID {
+            account = testUsers[nextTestUser % testUsers.count]
+            nextTestUser += 1
+            clientID = account
+        } else if usernameAsClientID, let user {
+            clientID = user
+        }
+        return MQTTConfiguration(
             host: "127.0.0.1",
             port: port,
-            username: user ?? username,
+            username: account,
             password: password ?? self.password,
             clientID: clientID,
             reconnectDelay: .milliseconds(100) ... .milliseconds(500)

@@ -72,10 +72,16 @@ extension ServiceProcess {
         try await start("api-gateway", environment: environment, waitUntilListening: waitUntilListening)
     }
 
-    /// The repository's broker ACL (`deploy/mosquitto/acl`), with an unrestricted `test` user in front of it.
+    /// The repository's broker ACL (`deploy/mosquitto/acl`); the broker puts its own unrestricted accounts in front.
     public static func repositoryACL() throws -> String {
-        let acl = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/mosquitto/acl"), encoding: .utf8)
-        return "user test\ntopic readwrite #\n\n" + acl
+        try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/mosquitto/acl"), encoding: .utf8)
+    }
+
+    /// Whether deploy/mosquitto/mosquitto.conf names every client after its user (`use_username_as_clientid`), so
+    /// that test brokers run as the deployed one does.
+    public static func repositoryBrokerNamesClientsAfterUsers() throws -> Bool {
+        let configuration = try String(contentsOf: repositoryRoot.appendingPathComponent("deploy/mosquitto/mosquitto.conf"), encoding: .utf8)
+        return configuration.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "use_username_as_clientid true" }
     }
 
     public static let repositoryRoot = URL(fileURLWithPath: #filePath)
