@@ -1,4 +1,5 @@
 import Contracts
+import Foundation
 import NIOPosix
 import Synchronization
 
@@ -9,8 +10,15 @@ final class DomainJournal: Sendable {
     private struct Waiting {
         /// The batches of one message (one or more requests the gateway coalesced), answered together.
         var batches: [IngestBatch]
+        /// When the gateway stops waiting for the answer: a group written after it would store events whose client
+        /// was told 503, and whose retry (under a new id, without an `Idempotency-Key`) would be stored again.
+        var deadline: Date
         var continuation: CheckedContinuation<IngestReply, Never>
     }
+
+    /// What a message whose deadline passed while it waited for the disk is answered: nothing is written, and the
+    /// consumer sends no reply (the gateway has answered 503 already).
+    static let late = IngestReply.refused("late", message: "the request's deadline passed before the write")
 
     private struct Queue {
         var waiting: [Waiting] = []
@@ -30,10 +38,10 @@ final class DomainJournal: Sendable {
     }
 
     /// Returns once the batches' events are on disk (or a write failed); never throws, the reply says.
-    func append(_ batches: [IngestBatch]) async -> IngestReply {
+    func append(_ batches: [IngestBatch], deadline: Date) async -> IngestReply {
         await withCheckedContinuation { continuation in
             let startsWriting = queue.withLock { queue in
-                queue.waiting.append(Waiting(batches: batches, continuation: continuation))
+                queue.waiting.append(Waiting(batches: batches, deadline: deadline, continuation: continuation))
                 defer { queue.isWriting = true }
                 return !queue.isWriting
             }
@@ -51,12 +59,17 @@ final class DomainJournal: Sendable {
     /// Runs in the thread pool: writes groups until nothing waits.
     private func writeUntilDrained() {
         while true {
-            let group = queue.withLock { queue -> [Waiting] in
+            let taken = queue.withLock { queue -> [Waiting] in
                 defer { queue.waiting.removeAll(keepingCapacity: true) }
                 if queue.waiting.isEmpty { queue.isWriting = false }
                 return queue.waiting
             }
-            guard !group.isEmpty else { return }
+            guard !taken.isEmpty else { return }
+            // The last moment to decide: whatever is written now is answered within a sync (milliseconds).
+            let now = Date()
+            for waiting in taken where waiting.deadline <= now { waiting.continuation.resume(returning: Self.late) }
+            let group = taken.filter { $0.deadline > now }
+            guard !group.isEmpty else { continue }
             let replies = files.withLock { $0.write(group.flatMap(\.batches)) }
             var next = replies.startIndex
             for waiting in group {

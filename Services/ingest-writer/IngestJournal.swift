@@ -24,6 +24,9 @@ final class IngestJournal: Sendable {
         self.logger = logger
     }
 
+    /// Events accepted and not yet answered.
+    var pendingEventCount: Int { pendingEvents.load(ordering: .relaxed) }
+
     /// True once ``open()`` has repaired and indexed the directory.
     var isOpen: Bool { opened.load(ordering: .acquiring) }
 
@@ -68,7 +71,7 @@ final class IngestJournal: Sendable {
 
     /// Writes the batches (of one message) and answers only when their events are on disk; `writer_busy` at once
     /// when too many events already wait for the disk.
-    func append(_ batches: [IngestBatch], domain: String) async -> IngestReply {
+    func append(_ batches: [IngestBatch], domain: String, deadline: Date) async -> IngestReply {
         let count = batches.reduce(0) { $0 + $1.events.count }
         let before = pendingEvents.add(count, ordering: .relaxed).oldValue
         defer {
@@ -81,7 +84,7 @@ final class IngestJournal: Sendable {
             return .refused("writer_busy", message: "too many events are waiting for the disk", retryAfterSeconds: 1)
         }
         metrics.pending(before + count)
-        return await journal(for: domain).append(batches)
+        return await journal(for: domain).append(batches, deadline: deadline)
     }
 
     private func journal(for domain: String) -> DomainJournal {

@@ -131,7 +131,11 @@ struct IngestDurabilityTests {
             // the publish, it has routed the message there.
             try await client.publish(
                 topic, payload: Self.message(id: "m-1", receivedAt: "2026-11-23T23:59:59.900Z"),
-                properties: MQTTPublishProperties(responseTopic: originalReplies, correlationData: Data("original".utf8))
+                // A deadline far off: this is about the day files. (A writer stalled past its asker's deadline drops
+                // the original unwritten: IngestDeadlineTests.)
+                properties: MQTTPublishProperties(
+                    responseTopic: originalReplies, correlationData: Data("original".utf8), deadline: Date().addingTimeInterval(120)
+                )
             )
             // The client got no answer in time and sends it again after midnight; a second writer takes it. The
             // broker hands messages to the writers in turn: a copy that goes to the stalled one waits there too.

@@ -172,14 +172,38 @@ struct DomainFilesTests {
         // The only I/O thread is held, so whatever is accepted waits for the disk.
         let release = DispatchSemaphore(value: 0)
         pool.submit { _ in release.wait() }
-        let first = Task { await journal.append([batch(["a", "b"])], domain: "sensors") }
+        let deadline = Date().addingTimeInterval(60)
+        let first = Task { await journal.append([batch(["a", "b"])], domain: "sensors", deadline: deadline) }
         try await Task.sleep(for: .milliseconds(200))
-        let refused = await journal.append([batch(["c", "d"])], domain: "sensors")
+        let refused = await journal.append([batch(["c", "d"])], domain: "sensors", deadline: deadline)
         #expect(refused.error == "writer_busy" && refused.retryAfterSeconds == 1)
         release.signal()
         #expect(await first.value == .stored(2, duplicates: 0))
         // Alone, a batch larger than the bound still goes through.
-        #expect(await journal.append([batch(["e", "f", "g", "h"])], domain: "sensors") == .stored(4, duplicates: 0))
+        #expect(await journal.append([batch(["e", "f", "g", "h"])], domain: "sensors", deadline: deadline) == .stored(4, duplicates: 0))
+        try await pool.shutdownGracefully()
+    }
+
+    @Test("a message whose deadline passes while it waits for the disk is not written (its asker was told 503; fails before: written)")
+    func deadlinePassedWhileWaiting() async throws {
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let journal = IngestJournal(
+            dataDirectory: dataDirectory.path, maximumPendingEvents: 100, pool: pool, metrics: WriterMetrics(), logger: Logger(label: "test")
+        )
+        let release = DispatchSemaphore(value: 0)
+        pool.submit { _ in release.wait() }
+        let soon = Date().addingTimeInterval(0.2)
+        let late = Task { await journal.append([batch(["late-1"])], domain: "sensors", deadline: soon) }
+        let timely = Task { await journal.append([batch(["timely-1"])], domain: "sensors", deadline: Date().addingTimeInterval(60)) }
+        // Both wait for the disk, and one's deadline passes meanwhile.
+        while journal.pendingEventCount < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        while Date() <= soon { try await Task.sleep(for: .milliseconds(10)) }
+        release.signal()
+        #expect(await late.value.error == "late")
+        #expect(await timely.value == .stored(1, duplicates: 0))
+        #expect(try lines("2026-11-23") == ["timely-1"])
         try await pool.shutdownGracefully()
     }
 }
