@@ -25,7 +25,8 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let paths = Router(context: Context.self)
         for (path, allowed) in methods.values {
-            let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+            // The router answers HEAD wherever it answers GET (`autoGenerateHeadEndpoints`).
+            let allow = allowed.union(allowed.contains(.get) ? [.head] : []).map(\.rawValue).sorted().joined(separator: ", ")
             paths.get(path) { _, _ in Response(status: .methodNotAllowed, headers: [.allow: allow]) }
         }
         self.paths = paths.buildResponder()

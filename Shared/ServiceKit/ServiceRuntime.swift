@@ -129,7 +129,8 @@ public struct ServiceRuntime: Sendable {
 
     /// A router that already serves `/health` (the common links plus `extraChecks`) and `/metrics`.
     public func makeRouter(extraChecks: [HealthCheck] = []) -> Router<ServiceRequestContext> {
-        let router = Router(context: ServiceRequestContext.self)
+        // HEAD answers what GET would, without the body (a monitor's cheap probe), instead of 405.
+        let router = Router(context: ServiceRequestContext.self, options: .autoGenerateHeadEndpoints)
         // One line per request is an access log: at debug, so that ingest at thousands of requests a second does
         // not spend its CPU on logging (`LEITSTAND_LOG_LEVEL=debug` turns it on; errors are logged at their level).
         router.add(middleware: LogRequestsMiddleware(.debug))

@@ -42,7 +42,7 @@ extension ServiceOperationsTests {
         try await withGateway { gateway, _, _ in
             let trace = try await RawHTTPConnection.exchange(port: gateway.port, "TRACE", "/health")
             #expect(trace.status == 405)
-            #expect(trace.headers["allow"] == "GET")
+            #expect(trace.headers["allow"] == "GET, HEAD")
             #expect(trace.headers["content-type"] == "application/json")
             let body = (try? JSONSerialization.jsonObject(with: Data(trace.body.utf8))) as? [String: Any]
             #expect(body?["error"] as? String == "method_not_allowed")
@@ -50,7 +50,7 @@ extension ServiceOperationsTests {
 
             for (method, target, allow) in [
                 ("TRACE", "/api/auth/login", "POST"), ("GET", "/api/auth/login", "POST"), ("DELETE", "/api/door/open/lobby", "POST"),
-                ("CONNECT", "/health", "GET"), ("POST", "/metrics", "GET"), ("PUT", "/ingest/sensors", "POST"),
+                ("CONNECT", "/health", "GET, HEAD"), ("POST", "/metrics", "GET, HEAD"), ("PUT", "/ingest/sensors", "POST"),
             ] {
                 let answer = try await RawHTTPConnection.exchange(port: gateway.port, method, target)
                 #expect(answer.status == 405 && answer.headers["allow"] == allow, "\(method) \(target): \(answer)")
@@ -59,6 +59,8 @@ extension ServiceOperationsTests {
             #expect(try await RawHTTPConnection.exchange(port: gateway.port, "TRACK", "/health").status == 400)
             #expect(try await RawHTTPConnection.exchange(port: gateway.port, "TRACE", "/nowhere").status == 404)
             #expect(try await RawHTTPConnection.exchange(port: gateway.port, "GET", "/nowhere").status == 404)
+            // HEAD is answered wherever GET is, without a body.
+            #expect(try await RawHTTPConnection.exchange(port: gateway.port, "HEAD", "/health").status == 200)
         }
     }
 

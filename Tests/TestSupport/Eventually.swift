@@ -42,26 +42,12 @@ public func freeTCPPort() throws -> Int {
 private let handedOutPorts = Mutex<Set<Int>>([])
 
 private func canBind(port: Int) -> Bool {
-    withLoopbackSocket(port: port) { descriptor, address, length in bind(descriptor, address, length) == 0 }
-}
-
-/// Runs `body` with a new TCP socket and the address 127.0.0.1:`port`, and closes the socket.
-private func withLoopbackSocket(port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return false }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
+    LoopbackSocket.succeeds(port: port) { descriptor, address, length in bind(descriptor, address, length) == 0 }
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 public func isListening(port: Int) -> Bool {
-    withLoopbackSocket(port: port) { descriptor, address, length in connect(descriptor, address, length) == 0 }
+    LoopbackSocket.succeeds(port: port) { descriptor, address, length in connect(descriptor, address, length) == 0 }
 }
 
 /// A fresh private directory, removed by the caller.
