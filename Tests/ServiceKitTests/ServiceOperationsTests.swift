@@ -117,6 +117,22 @@ struct ServiceOperationsTests {
         }
     }
 
+    @Test("/health says the broker is down within seconds of it pausing, not when the keep-alive notices (fails before: up for 35 s)")
+    func healthNoticesAPausedBroker() async throws {
+        try await withGateway { gateway, broker, _ in
+            try await waitUntil("healthy") { try await HTTPProbe.get("\(gateway.baseURL)/health").status == 200 }
+            broker.pause()
+            defer { broker.resume() }
+            let paused = ContinuousClock.now
+            try await waitUntil("unhealthy", timeout: .seconds(10)) { try await HTTPProbe.get("\(gateway.baseURL)/health").status == 503 }
+            #expect(ContinuousClock.now - paused < .seconds(10))
+            let down = try await HTTPProbe.get("\(gateway.baseURL)/health").json()
+            #expect((down["checks"] as? [String: String])?["broker"] == "down")
+            broker.resume()
+            try await waitUntil("healthy again", timeout: .seconds(20)) { try await HTTPProbe.get("\(gateway.baseURL)/health").status == 200 }
+        }
+    }
+
     @Test("/health is 503 naming the database when Postgres cannot be reached")
     func healthNamesTheDatabase() async throws {
         try await MosquittoBroker.with { broker in
