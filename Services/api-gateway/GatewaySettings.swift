@@ -1,3 +1,4 @@
+import DoorCrypto
 import ServiceKit
 
 /// The api-gateway's own configuration, checked at start so that a gateway never runs half-configured.
@@ -11,7 +12,9 @@ struct GatewaySettings: Sendable {
     var doorTimeout: Duration
     /// How long a login waits for the database before it answers 503 `login_unavailable`.
     var databaseTimeout: Duration
-    /// Reverse proxies whose `X-Forwarded-For` names the client (`LEITSTAND_TRUSTED_PROXIES`); none by default.
+    /// Seals the requests to the door-scheduler (`LEITSTAND_RPC_KEY`, the scheduler holds the same).
+    var rpcSeal: RPCSeal
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`LEITSTAND_TRUSTED_PROXIES`; loopback by default).
     var clientAddresses: ClientAddresses
     var ingest: IngestSettings?
 
@@ -32,12 +35,13 @@ struct GatewaySettings: Sendable {
             secureCookie: reader.flag("LEITSTAND_COOKIE_SECURE", default: true),
             doorTimeout: .milliseconds(reader.integer("LEITSTAND_DOOR_TIMEOUT_MS", default: 3_000, range: 10...60_000)),
             databaseTimeout: .milliseconds(reader.integer("LEITSTAND_DATABASE_TIMEOUT_MS", default: 2_000, range: 10...60_000)),
+            rpcSeal: reader.secret("LEITSTAND_RPC_KEY", minimumLength: 32).flatMap(RPCSeal.init(keyText:)) ?? RPCSeal.placeholder,
             clientAddresses: ClientAddresses(trustedProxies: [])
         )
         if let addresses = ClientAddresses.parse(reader.optional("LEITSTAND_TRUSTED_PROXIES")) {
             settings.clientAddresses = addresses
         } else {
-            reader.report("LEITSTAND_TRUSTED_PROXIES", "must be comma-separated IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8")
+            reader.report("LEITSTAND_TRUSTED_PROXIES", "must be comma-separated IP addresses or CIDR ranges (e.g. 127.0.0.1,10.0.0.0/8), or none")
         }
         guard reader.flag("LEITSTAND_INGEST_ENABLED", default: true) else { return settings }
         var token: String?

@@ -21,7 +21,7 @@ let sessions = await MemberSessions.make(secret: settings.jwtSecret, lifetime: s
 var members = MemberDirectory(client: database, logger: runtime.logger)
 members.databaseTimeout = settings.databaseTimeout
 LoginEndpoint(members: members, sessions: sessions, clientAddresses: settings.clientAddresses, logger: runtime.logger).register(on: router)
-DoorEndpoints(sessions: sessions, scheduler: SchedulerLink(mqtt: runtime.mqtt, timeout: settings.doorTimeout, logger: runtime.logger)).register(on: router)
+DoorEndpoints(sessions: sessions, scheduler: SchedulerLink(mqtt: runtime.mqtt, timeout: settings.doorTimeout, seal: settings.rpcSeal, logger: runtime.logger)).register(on: router)
 if let ingest = settings.ingest {
     IngestEndpoint(settings: ingest, mqtt: runtime.mqtt, logger: runtime.logger).register(on: router)
 }

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import MQTT
 import Metrics
+import ServiceKit
 import ServiceLifecycle
 
 /// Takes the devices' signed confirms from `leitstand/door/+/confirm`. The scheduler's MQTT session is
@@ -13,9 +14,14 @@ import ServiceLifecycle
 /// a repeated one changes nothing.
 ///
 /// libmosquitto acknowledges a confirm to the broker before we have seen it, so that acknowledgement proves
-/// nothing: once a confirm is recorded (or refused for good) the device gets a ``DoorConfirmReceipt`` on the
-/// confirm's response topic, and it sends the confirm again until it has one. A confirm that could not be recorded
-/// (the database, a kill) gets no receipt and comes again.
+/// nothing: once a confirm is recorded (or refused for good) the device gets a ``DoorConfirmReceipt``, signed with
+/// its own secret, on its own reply topic, and it sends the confirm again until it has one. A confirm that could
+/// not be recorded (the database, a kill) gets no receipt and comes again; one whose signature does not verify,
+/// or that names another reply topic, gets none either.
+///
+/// One door device can flood its areas' confirm topics: each area topic gets ``perAreaPerSecond`` confirms (with a
+/// burst); the rest are dropped before any database work, so that the flood neither loads the database nor fills
+/// the subscription's buffer, whose backpressure would hold up the door requests on the same connection.
 struct ConfirmConsumer: Service {
     static let subscription = "$share/door-scheduler/\(Topic.allDoorConfirms)"
 
@@ -27,16 +33,36 @@ struct ConfirmConsumer: Service {
     let devices: DeviceRegistry
     let keyrings = DeviceKeyrings()
     let logger: Logger
+    /// Confirms per area topic (what a device may publish to, so it cannot spend another area's share).
+    private let perArea = KeyedRateLimit(perSecond: Double(Self.perAreaPerSecond), burst: 3 * Self.perAreaPerSecond)
+    /// A log line per topic and second at most, for the confirms dropped by the limit.
+    private let dropLog = KeyedRateLimit(perSecond: 1, burst: 1)
 
+    static let perAreaPerSecond = 20
     /// Confirms recorded at once; each is its own transaction, and repeats of one job serialise on its row lock.
     static let concurrency = 32
     /// A confirm is a few hundred bytes; anything near this is not one.
     static let maximumConfirmBytes = 8_192
 
+    init(confirms: MQTTSubscription, client: MQTTClient, ledger: DoorJobLedger, devices: DeviceRegistry, logger: Logger) {
+        self.confirms = confirms
+        self.client = client
+        self.ledger = ledger
+        self.devices = devices
+        self.logger = logger
+    }
+
     func run() async throws {
         await withTaskGroup(of: Void.self) { group in
             var inFlight = 0
             for await message in confirms.cancelOnGracefulShutdown() {
+                guard perArea.allows(message.topic) else {
+                    Counter(label: "leitstand_door_confirms_refused_total", dimensions: [("reason", "rate_limited")]).increment()
+                    if dropLog.allows(message.topic) {
+                        logger.warning("door confirms dropped: more than the area's share", metadata: ["mqtt.topic": "\(message.topic)"])
+                    }
+                    continue
+                }
                 if inFlight >= Self.concurrency {
                     await group.next()
                     inFlight -= 1
@@ -55,28 +81,28 @@ struct ConfirmConsumer: Service {
             refuse("malformed", message: message)
             return
         }
-        guard DoorNames.isValidNonce(confirm.nonce) else {
-            refuse(DoorError.nonceMismatch.rawValue, message: message, confirm: confirm)
-            return acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, error: DoorError.nonceMismatch.rawValue))
-        }
         let text = String(confirm.message.prefix(DoorNames.maximumConfirmMessageLength))
         do {
             // The usual case: verified with the secrets read before, recorded if they are still the device's.
-            if let known = keyrings[confirm.deviceId], let proof = known.proof(of: confirm),
+            if let known = keyrings[confirm.deviceId], let proof = known.proof(of: confirm), DoorNames.isValidNonce(confirm.nonce),
                try await ledger.confirmUsual(
                    jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
                    code: confirm.code, message: text, via: "mqtt", proof: proof
                ) {
                 recorded(confirm, status: confirm.result.jobStatus)
-                return acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, status: confirm.result.jobStatus))
+                return acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, status: confirm.result.jobStatus), keyring: known)
             }
             // Anything else (first confirm of a device, a rotation, a repeat, too late) with the secrets as they are now.
             let keyring = try await devices.keyring(of: confirm.deviceId)
             keyrings[confirm.deviceId] = keyring
             guard let keyring, keyring.proof(of: confirm) != nil else {
+                // Not answered: whoever could not sign this is owed nothing, and must not make us answer anyone.
                 refuse("bad_signature", message: message, confirm: confirm)
-                // Not sent to the device: whoever could not sign this is not owed an answer.
                 return
+            }
+            guard DoorNames.isValidNonce(confirm.nonce) else {
+                refuse(DoorError.nonceMismatch.rawValue, message: message, confirm: confirm)
+                return acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, error: DoorError.nonceMismatch.rawValue), keyring: keyring)
             }
             let outcome = try await ledger.confirm(
                 jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
@@ -85,10 +111,10 @@ struct ConfirmConsumer: Service {
             switch outcome {
             case .recorded(let status):
                 recorded(confirm, status: status)
-                acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, status: status))
+                acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, status: status), keyring: keyring)
             case .refused(let error):
                 refuse(error.error, message: message, confirm: confirm)
-                acknowledge(message, DoorConfirmReceipt(jobId: confirm.jobId, error: error.error))
+                acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, error: error.error), keyring: keyring)
             }
         } catch {
             // No receipt: the device sends the confirm again, and it is recorded then.
@@ -96,13 +122,18 @@ struct ConfirmConsumer: Service {
         }
     }
 
-    /// The receipt that ends the device's re-sending; a confirm without a response topic (an old device) gets none.
-    private func acknowledge(_ message: MQTTMessage, _ receipt: DoorConfirmReceipt) {
-        guard message.responseTopic != nil else { return }
+    /// The receipt that ends the device's re-sending: signed with the secret that signed the confirm, and sent only
+    /// to the device's own reply topic (a confirm naming any other gets none; an old device without one, none).
+    private func acknowledge(_ message: MQTTMessage, _ confirm: DoorConfirm, _ receipt: DoorConfirmReceipt, keyring: DeviceKeyring) {
+        guard message.responseTopic == Topic.replies(clientID: confirm.deviceId),
+            let secret = keyring.secrets.all.first(where: { confirm.hasValidSignature(secrets: [$0]) })
+        else { return }
         do {
-            try client.reply(to: message, payload: try ContractCoding.encode(receipt))
+            try client.reply(to: message, payload: try ContractCoding.encode(receipt.signed(with: secret)))
         } catch {
-            logger.warning("door confirm receipt not sent; the device will send the confirm again", metadata: ["job.id": "\(receipt.jobId)", "error": "\(error)"])
+            logger.warning("door confirm receipt not sent; the device will send the confirm again", metadata: [
+                "job.id": "\(receipt.jobId)", "error": "\(String(describing: error).prefix(200))",
+            ])
         }
     }
 

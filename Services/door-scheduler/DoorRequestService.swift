@@ -1,4 +1,5 @@
 import Contracts
+import DoorCrypto
 import DoorStore
 import Dispatch
 import Foundation
@@ -10,12 +11,15 @@ import ServiceLifecycle
 /// Answers the gateway's door requests (`leitstand/rpc/door-scheduler/{open,job,poll,confirm}`) and publishes
 /// the jobs it creates. Every answer is an ``RPCReply`` the gateway passes on as HTTP.
 ///
-/// Every request carries its asker's deadline. The responder drops one that arrives late (a paused scheduler, a
-/// request the gateway's client re-sent after a reconnect); an open checks it again in the transaction, under
-/// its locks, before deciding; and a job whose publish is not acknowledged by then is expired, never sent later.
-/// A request answered by nobody is a 503 at the gateway, and then the door must not open.
+/// Every request is sealed by the gateway (``RPCSeal``, `LEITSTAND_RPC_KEY`) and carries its asker's deadline. The
+/// responder drops one that arrives late (a paused scheduler, a request the gateway's client re-sent after a
+/// reconnect); an open checks it again in the transaction, under its locks, before deciding. A request answered by
+/// nobody is a 503 at the gateway, and then the door must not open: so a new job's 202 is sent first and must reach
+/// the broker before the deadline, and only then is the job published, itself carrying the deadline for the device
+/// (`deliverByMs`); a job whose answer or publish did not get through in time is expired as NOT_DISPATCHED.
 struct DoorRequestService: Service {
     let client: MQTTClient
+    let seal: RPCSeal
     let ledger: DoorJobLedger
     let devices: DeviceRegistry
     let presence: DevicePresence
@@ -35,21 +39,31 @@ struct DoorRequestService: Service {
         }
     }
 
-    /// The reply, or nil when the asker has given up and must get none.
+    /// The reply, or nil when the asker has given up and must get none (or was answered already).
     private func answer(_ request: MQTTMessage) async -> Data? {
-        // The responder drops requests without a deadline before they get here.
-        let deadline = request.deadline ?? Date()
         let method = request.topic.split(separator: "/").last.flatMap { DoorRPC.Method(rawValue: String($0)) }
+        guard let (body, sealedDeadline) = seal.open(request.payload, topic: request.topic) else {
+            Counter(label: "leitstand_door_requests_refused_total", dimensions: [("reason", "bad_seal")]).increment()
+            logger.warning("door request refused: not sealed with LEITSTAND_RPC_KEY", metadata: ["mqtt.topic": "\(request.topic.prefix(120))"])
+            return Self.reply(.schedulerUnavailable, "the request is not sealed with this scheduler's LEITSTAND_RPC_KEY")
+        }
+        // The responder dropped requests without a deadline; the sealed one cannot have been extended on the way.
+        let deadline = min(sealedDeadline, request.deadline ?? sealedDeadline)
+        guard deadline > Date() else {
+            Counter(label: "leitstand_door_requests_late_total", dimensions: [("stage", "arrival")]).increment()
+            return nil
+        }
         do {
             // Every database call on the way is bounded: by the deadline, and a little beyond it for what must still
-            // be cleaned up then (a job whose publish ran out is expired); an answer after the deadline finds nobody.
+            // be cleaned up then (a job whose answer or publish ran out is expired); an answer after the deadline
+            // finds nobody.
             let bound = Duration.milliseconds(max(1, Int(deadline.timeIntervalSinceNow * 1_000))) + Self.cleanupTime
             return try await withTimeout(bound, operation: "door \(method?.rawValue ?? "request")") {
                 switch method {
-                case .open: return try await open(try ContractCoding.decode(DoorRPC.OpenRequest.self, from: request.payload), deadline: deadline)
-                case .job: return try await job(try ContractCoding.decode(DoorRPC.JobRequest.self, from: request.payload))
-                case .poll: return try await poll(try ContractCoding.decode(DoorRPC.PollRequest.self, from: request.payload))
-                case .confirm: return try await confirm(try ContractCoding.decode(DoorRPC.ConfirmRequest.self, from: request.payload))
+                case .open: return try await open(try ContractCoding.decode(DoorRPC.OpenRequest.self, from: body), deadline: deadline, request: request)
+                case .job: return try await job(try ContractCoding.decode(DoorRPC.JobRequest.self, from: body))
+                case .poll: return try await poll(try ContractCoding.decode(DoorRPC.PollRequest.self, from: body))
+                case .confirm: return try await confirm(try ContractCoding.decode(DoorRPC.ConfirmRequest.self, from: body))
                 case nil: return Self.reply(.invalidRequest, "no such door method")
                 }
             }
@@ -65,11 +79,11 @@ struct DoorRequestService: Service {
         }
     }
 
-    private func open(_ request: DoorRPC.OpenRequest, deadline: Date) async throws -> Data? {
+    private func open(_ request: DoorRPC.OpenRequest, deadline: Date, request message: MQTTMessage) async throws -> Data? {
         guard DoorNames.isValidMember(request.session.member) else { return Self.reply(.unauthorized, "log in first") }
         guard DoorNames.isValidArea(request.area) else { return Self.reply(.unknownArea, "no area has such a name") }
         if let key = request.idempotencyKey, !DoorNames.isValidIdempotencyKey(key) {
-            return Self.reply(.invalidRequest, "Idempotency-Key must be 1–\(DoorNames.maximumIdempotencyKeyLength) characters")
+            return Self.reply(.invalidRequest, "Idempotency-Key must be 1–\(DoorNames.maximumIdempotencyKeyLength) visible ASCII characters")
         }
         let started = DispatchTime.now()
         switch try await ledger.open(request, deadline: deadline, onlineDevices: presence.onlineDevices) {
@@ -85,22 +99,39 @@ struct DoorRequestService: Service {
             return Self.reply(refusal: error)
         case .created(let accepted, let dispatch):
             logger.info("door job created", metadata: ["job.id": "\(accepted.jobId)", "member": "\(request.session.member)", "area": "\(request.area)", "device.id": "\(dispatch.job.deviceId)"])
-            if dispatch.overMQTT {
-                guard await publish(dispatch.job, before: deadline) else {
-                    Counter(label: "leitstand_door_requests_late_total", dimensions: [("stage", "dispatch")]).increment()
-                    _ = try? await ledger.expireUndispatched(jobID: dispatch.job.jobId)
-                    return nil
-                }
+            // The member's 202 first: the door may open only once the answer that says so has reached the broker.
+            guard await answered(message, with: Self.reply(202, accepted), before: deadline) else {
+                Counter(label: "leitstand_door_requests_late_total", dimensions: [("stage", "answer")]).increment()
+                _ = try? await ledger.expireUndispatched(jobID: accepted.jobId)
+                return nil
+            }
+            if dispatch.overMQTT, !(await publish(dispatch.job, before: deadline)) {
+                Counter(label: "leitstand_door_requests_late_total", dimensions: [("stage", "dispatch")]).increment()
+                _ = try? await ledger.expireUndispatched(jobID: accepted.jobId)
+                return nil
             }
             Counter(label: "leitstand_door_jobs_created_total").increment()
             Timer(label: "leitstand_door_open_seconds").recordInterval(since: started)
-            return Self.reply(202, accepted)
+            return nil
+        }
+    }
+
+    /// Sends `reply` to the request and waits for the broker's PUBACK until `deadline`; true when it came in time.
+    private func answered(_ request: MQTTMessage, with reply: Data, before deadline: Date) async -> Bool {
+        do {
+            try await withTimeout(.milliseconds(max(1, Int(deadline.timeIntervalSinceNow * 1_000))), operation: "answer a door open") {
+                try await client.replyAcknowledged(to: request, payload: reply)
+            }
+            return true
+        } catch {
+            logger.error("door open answer did not reach the broker in time; the job is not dispatched", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
     /// Publishes the signed job (QoS 1, never retained, expiring with its window) and waits for the broker's
     /// PUBACK until the asker's deadline; true when it came in time. Recording `dispatched` (in batches) does not
-    /// hold up the member's answer.
+    /// wait. The job carries the deadline (`deliverByMs`): a device it reaches later refuses it.
     ///
     /// Nothing is published without a connection: libmosquitto would keep a QoS 1 message and send it after the
     /// reconnect, when the member has long been told that the open failed.

@@ -5,6 +5,8 @@ import ServiceKit
 /// The door-scheduler's configuration, checked at start.
 struct SchedulerSettings: Sendable {
     var sealer: SecretSealer
+    /// Opens the gateway's sealed requests (`LEITSTAND_RPC_KEY`).
+    var rpcSeal: RPCSeal
     var policy: DoorPolicy
     /// Finished jobs older than this are deleted by the daily housekeeping (their audit entries stay).
     var retentionDays: Int
@@ -23,7 +25,11 @@ struct SchedulerSettings: Sendable {
         policy.pulseMs = reader.integer("LEITSTAND_PULSE_MS", default: policy.pulseMs, range: 1...10_000)
         policy.pollPresenceSeconds = reader.integer("LEITSTAND_DOOR_POLL_PRESENCE_S", default: policy.pollPresenceSeconds, range: 1...3_600)
         let retentionDays = reader.integer("LEITSTAND_DOOR_RETENTION_DAYS", default: 90, range: 1...36_500)
-        // A placeholder only when a problem was reported; validation exits before it is used.
-        return SchedulerSettings(sealer: sealer ?? SecretSealer(keyText: String(repeating: "0", count: 64))!, policy: policy, retentionDays: retentionDays)
+        let rpcSeal = reader.secret("LEITSTAND_RPC_KEY", minimumLength: 32).flatMap(RPCSeal.init(keyText:))
+        // Placeholders only when a problem was reported; validation exits before they are used.
+        return SchedulerSettings(
+            sealer: sealer ?? SecretSealer(keyText: String(repeating: "0", count: 64))!, rpcSeal: rpcSeal ?? RPCSeal.placeholder,
+            policy: policy, retentionDays: retentionDays
+        )
     }
 }

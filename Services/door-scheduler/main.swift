@@ -35,7 +35,7 @@ let dispatches = DispatchRecorder(ledger: ledger, logger: runtime.logger)
 await runtime.run(router: runtime.makeRouter(), services: [
     presence,
     dispatches,
-    DoorRequestService(client: runtime.mqtt, ledger: ledger, devices: devices, presence: presence, dispatches: dispatches, logger: runtime.logger),
+    DoorRequestService(client: runtime.mqtt, seal: settings.rpcSeal, ledger: ledger, devices: devices, presence: presence, dispatches: dispatches, logger: runtime.logger),
     ConfirmConsumer(confirms: confirms, client: runtime.mqtt, ledger: ledger, devices: devices, logger: runtime.logger),
     JobTimers(ledger: ledger, retentionDays: settings.retentionDays, logger: runtime.logger),
 ])

@@ -18,6 +18,9 @@ struct DeviceCommand: AsyncParsableCommand {
     /// Gives the device its broker user through the dynamic-security plugin (a new password each time) and
     /// prints the `LEITSTAND_MQTT_URL` it needs. Needs `LEITSTAND_MQTT_URL` of an admin allowed on `$CONTROL`.
     static func grantBrokerAccess(deviceID: String, areas: [String]) async throws -> String {
+        guard !ServiceNames.isReservedForServices(deviceID) else {
+            throw ValidationError("\(deviceID) is a service's name on the broker: no device account is made for it")
+        }
         let password = SecretSealer.newDeviceSecret()
         let commands = DynamicSecurity.doorDevice(deviceID, password: password, areas: areas)
         return try await CommandEnvironment.withBroker { client in
@@ -42,6 +45,9 @@ struct DeviceCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard AreaList.isValid(id) else { throw ValidationError("the device id must match ^[a-z0-9-]{1,64}$") }
+            guard !ServiceNames.isReservedForServices(id) else {
+                throw ValidationError("\(id) is a service's name on the broker (the device's id is its broker account): choose another")
+            }
             let (id, areas) = (self.id, self.areas.areas)
             let secret = try await CommandEnvironment.withDatabase { client in
                 let secret = try await DeviceCommand.registry(client).add(id: id, areas: areas)

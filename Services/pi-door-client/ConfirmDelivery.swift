@@ -1,4 +1,5 @@
 import Contracts
+import DoorCrypto
 import Foundation
 import Logging
 import MQTT
@@ -35,6 +36,8 @@ final class ConfirmDelivery: Service, Sendable {
 
     private let path: String
     private let client: MQTTClient
+    /// The device's secrets: a receipt counts only when one of them signed it.
+    private let secrets: [String]
     private let logger: Logger
     private let entries: Mutex<[String: Entry]>
     private let wakeUps: AsyncStream<Void>
@@ -42,7 +45,7 @@ final class ConfirmDelivery: Service, Sendable {
     private let pendingGauge = Gauge(label: "leitstand_device_confirms_pending")
 
     /// Reads the confirms a previous run left without a receipt (they are sent first thing).
-    init(directory: String, client: MQTTClient, logger: Logger) throws {
+    init(directory: String, client: MQTTClient, secrets: [String], logger: Logger) throws {
         path = URL(fileURLWithPath: directory).appendingPathComponent("pending-confirms").path
         var loaded: [String: Entry] = [:]
         for line in try DurableFile.lines(at: path) {
@@ -53,6 +56,7 @@ final class ConfirmDelivery: Service, Sendable {
         }
         entries = Mutex(loaded)
         self.client = client
+        self.secrets = secrets
         self.logger = logger
         (wakeUps, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         pendingGauge.record(loaded.count)
@@ -108,7 +112,10 @@ final class ConfirmDelivery: Service, Sendable {
                 timeout: Self.receiptTimeout, messageExpiry: Self.keptInBroker
             )
             let receipt = try ContractCoding.decode(DoorConfirmReceipt.self, from: reply.payload)
-            guard receipt.jobId == jobID else { throw MQTTError.timeout(operation: "receipt for \(jobID)") }
+            // Only the scheduler can sign a receipt with our secret: anything else ends nothing.
+            guard receipt.jobId == jobID, receipt.hasValidSignature(secrets: secrets) else {
+                throw ReceiptRefused(jobID: jobID)
+            }
             if let error = receipt.error {
                 let level: Logger.Level = error == DoorError.confirmTimeout.rawValue ? .warning : .error
                 logger.log(level: level, "door confirm refused by the scheduler", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
@@ -144,4 +151,11 @@ final class ConfirmDelivery: Service, Sendable {
             pendingGauge.record(entries.count)
         }
     }
+}
+
+/// A reply to a confirm that is not the scheduler's receipt for it (another job's, or not signed with the device's
+/// secret): the confirm stays pending.
+struct ReceiptRefused: Error, CustomStringConvertible {
+    var jobID: String
+    var description: String { "the reply to the confirm of \(jobID) is not a receipt signed with this device's secret" }
 }

@@ -58,6 +58,8 @@ struct JobExecutor: Service, CustomStringConvertible {
         case badSignature = "bad_signature", expired, duplicate
         /// The job's window ends before its pulse would: its confirm could only come too late.
         case expiresDuringPulse = "expires_during_pulse"
+        /// The job arrived after its member's request had run out (and the member was told the open failed).
+        case deliveredLate = "delivered_late"
     }
 
     /// The job if it may be pulsed, else why not. Recording it as seen is the last check, so a refused job never
@@ -71,6 +73,7 @@ struct JobExecutor: Service, CustomStringConvertible {
             return .failure(RefusalError(.badSignature, job))
         }
         guard job.expiresAt > now else { return .failure(RefusalError(.expired, job)) }
+        if let deliverBy = job.deliverBy, now > deliverBy { return .failure(RefusalError(.deliveredLate, job)) }
         let pulse = Double(min(max(job.pulseMs, 1), DeviceSettings.maximumPulseMs)) / 1_000
         guard job.expiresAt.timeIntervalSince(now) > pulse else { return .failure(RefusalError(.expiresDuringPulse, job)) }
         do {

@@ -40,7 +40,7 @@ struct PiDoorClient: AsyncParsableCommand {
             do {
                 relay = try DoorRelays.open(settings.gpio, consumer: "leitstand-door")
                 seen = try SeenJobs(directory: settings.stateDirectory)
-                confirms = try ConfirmDelivery(directory: settings.stateDirectory, client: runtime.mqtt, logger: runtime.logger)
+                confirms = try ConfirmDelivery(directory: settings.stateDirectory, client: runtime.mqtt, secrets: settings.secrets, logger: runtime.logger)
             } catch let error as GPIOError {
                 FileHandle.standardError.write(Data("pi-door-client: LEITSTAND_GPIO: \(error)\n".utf8))
                 Foundation.exit(ProcessExit.configurationError)

@@ -7,12 +7,17 @@ import Foundation
 public struct AuditRecord: Codable, Sendable, Equatable {
     /// Makes a repeated delivery, or a record sent again because its receipt was late, one entry.
     public var id: UUID
+    /// When the writer made it; the recorder puts its own time into the log.
     public var at: Date
     public var actor: String
     public var type: String
     public var subject: String
     /// A JSON object, as text.
     public var detail: String
+
+    /// What a writer without a database has to record: what it did with a restart command. The recorder refuses any
+    /// other type (a writer must not be able to say that an operator removed a member).
+    public static let relayableTypes: Set<String> = ["service.restart_requested", "service.restart_rejected"]
 
     public init(id: UUID = UUID(), at: Date = Date(), actor: String, type: String, subject: String, detail: String) {
         self.id = id

@@ -26,6 +26,13 @@ public struct RestartCommand: Codable, Sendable, Equatable {
         if requestedBy.trimmingCharacters(in: .whitespaces).isEmpty { return "requestedBy must not be empty" }
         if reason.count > Self.maximumTextLength { return "reason must be at most \(Self.maximumTextLength) characters" }
         if requestedBy.count > Self.maximumTextLength { return "requestedBy must be at most \(Self.maximumTextLength) characters" }
+        // A control character (a NUL above all, which the audit log cannot store) would hide or break the entry.
+        if Self.hasControlCharacters(reason) { return "reason must not contain control characters" }
+        if Self.hasControlCharacters(requestedBy) { return "requestedBy must not contain control characters" }
         return nil
+    }
+
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
     }
 }

@@ -248,8 +248,14 @@ public enum LeitstandSchema {
             name: "door_safety",
             statements: [
                 // Rights are checked when used: a session names its member and the session version it was issued
-                // under; `member logout-all` (and `disable`) moves the version on, and every request checks it.
-                "ALTER TABLE members ADD COLUMN session_version integer NOT NULL DEFAULT 1, ADD COLUMN disabled_at timestamptz",
+                // under; a new password, `member logout-all` and `disable` move the version on, and every request
+                // checks it. Versions come from one sequence, so a member removed and added again under the same
+                // name never meets a token of their earlier self.
+                "CREATE SEQUENCE member_session_versions",
+                """
+                ALTER TABLE members ADD COLUMN session_version bigint NOT NULL DEFAULT nextval('member_session_versions'),
+                    ADD COLUMN disabled_at timestamptz
+                """,
                 // A polling device's observed interval between polls: its presence lasts about two of them.
                 "ALTER TABLE devices ADD COLUMN poll_interval_s integer",
                 // A job for a device online over MQTT must reach the broker before the member's request runs out;
@@ -267,17 +273,19 @@ public enum LeitstandSchema {
                     INSERT INTO audit_log (service, actor, type, subject, detail) VALUES (p_service, p_actor, p_type, p_subject, p_detail)
                 $$
                 """,
-                // Pending jobs of MQTT devices whose dispatch deadline passed `p_grace_s` ago (or the one job
-                // `p_job`, whose publish failed): expired with NOT_DISPATCHED, each with its audit entry. A confirm
-                // that still comes is kept as a late confirm, like any confirm of an expired job.
+                // Pending jobs of MQTT devices whose dispatch deadline passed `p_grace_s` ago (or the one pending job
+                // `p_job`, whose answer or publish did not get through in time, also one for a polling device):
+                // expired with NOT_DISPATCHED, each with its audit entry. A confirm that still comes is kept as a
+                // late confirm, like any confirm of an expired job.
                 """
                 CREATE FUNCTION door_expire_undispatched(p_service text, p_job uuid, p_grace_s integer) RETURNS SETOF uuid
                 LANGUAGE sql AS $$
                     WITH expired AS (
                         UPDATE door_jobs SET status = 'expired', result_code = 'NOT_DISPATCHED',
                             result_message = 'The job did not reach the broker before the member''s request ran out'
-                        WHERE status = 'pending' AND dispatch_by IS NOT NULL
-                            AND CASE WHEN p_job IS NULL THEN dispatch_by <= now() - make_interval(secs => p_grace_s) ELSE id = p_job END
+                        WHERE status = 'pending' AND CASE WHEN p_job IS NULL
+                            THEN dispatch_by IS NOT NULL AND dispatch_by <= now() - make_interval(secs => p_grace_s)
+                            ELSE id = p_job END
                         RETURNING id, area, member, device_id
                     ), audited AS (
                         INSERT INTO audit_log (service, actor, type, subject, detail)
@@ -295,7 +303,7 @@ public enum LeitstandSchema {
                 // window is rounded up to whole seconds (the signed `expiresAt`), never down.
                 """
                 CREATE FUNCTION door_open(
-                    p_member text, p_session_version integer, p_area text, p_idempotency_key text, p_deadline timestamptz,
+                    p_member text, p_session_version bigint, p_area text, p_idempotency_key text, p_deadline timestamptz,
                     p_online_devices text[], p_rate_limit integer, p_rate_window_s integer, p_member_area_lock_s integer,
                     p_poll_presence_s integer, p_job_id uuid, p_nonce text, p_pulse_ms integer, p_window_s integer, p_service text
                 ) RETURNS TABLE (

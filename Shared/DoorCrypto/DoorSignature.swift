@@ -66,6 +66,8 @@ extension DoorJob: DoorSignedMessage {
 
 extension DoorConfirm: DoorSignedMessage {}
 
+extension DoorConfirmReceipt: DoorSignedMessage {}
+
 extension DoorSignedMessage {
     /// This message with `sig` set under `secret`.
     public func signed(with secret: String) -> Self {

@@ -86,7 +86,13 @@ public struct DoorJobLedger: Sendable {
                 try await failUnreadableSecret(jobID: id)
                 return .refused(ErrorBody(DoorError.deviceMisconfigured.rawValue, message: "the door's device cannot be used right now; tell the operator"))
             }
-            let unsigned = DoorJob(jobId: jobID, area: request.area, deviceId: deviceID, nonce: nonce, pulseMs: policy.pulseMs, expiresAt: expiresAt)
+            // Over MQTT the device refuses the job once the member's request has run out (it may reach the device
+            // late, if the broker stalls after taking it); a polling device gets no signed job.
+            let deliverBy = (row.overMQTT ?? false) ? Int64((deadline.timeIntervalSince1970 * 1_000).rounded(.down)) : nil
+            let unsigned = DoorJob(
+                jobId: jobID, area: request.area, deviceId: deviceID, nonce: nonce, pulseMs: policy.pulseMs, expiresAt: expiresAt,
+                deliverByMs: deliverBy
+            )
             var job = unsigned.signed(with: secrets.current)
             if let previous = secrets.previous { job.previousSig = unsigned.signed(with: previous).sig }
             let accepted = DoorRPC.OpenAccepted(jobId: jobID, status: .pending, area: request.area, expiresInMs: row.expiresInMs ?? 0)

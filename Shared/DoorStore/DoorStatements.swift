@@ -12,7 +12,7 @@ enum DoorStatements {
         static let sql = """
             SELECT outcome, retry_after_s, job_id, job_area, job_status, device_id, over_mqtt, secret_sealed,
                    previous_secret_sealed, job_expires_at, expires_in_ms
-            FROM door_open($1::text, $2::integer, $3::text, $4::text, $5::timestamptz, $6::text[], $7::integer, $8::integer,
+            FROM door_open($1::text, $2::bigint, $3::text, $4::text, $5::timestamptz, $6::text[], $7::integer, $8::integer,
                            $9::integer, $10::integer, $11::uuid, $12::text, $13::integer, $14::integer, $15::text)
             """
         typealias Row = (

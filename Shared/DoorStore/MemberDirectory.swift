@@ -15,7 +15,7 @@ public struct Member: Sendable, Equatable {
     public var sessionVersion: Int
     public var isDisabled: Bool
 
-    public init(username: String, isAdmin: Bool, areas: [String], sessionVersion: Int = 1, isDisabled: Bool = false) {
+    public init(username: String, isAdmin: Bool, areas: [String], sessionVersion: Int = 0, isDisabled: Bool = false) {
         self.username = username
         self.isAdmin = isAdmin
         self.areas = areas
@@ -28,8 +28,9 @@ public struct Member: Sendable, Equatable {
 /// (in Postgres, so that every gateway replica and every restart sees the same count).
 public struct MemberDirectory: Sendable {
     /// Failed logins are counted per username and client address (a guesser cannot lock the real member out from
-    /// elsewhere) and per client address (one client cannot try many usernames). Only usernames that exist get a
-    /// count of their own: unknown ones count against the address alone, so they cannot grow the table.
+    /// elsewhere) and per client address (one client cannot try many usernames, so one address adds at most
+    /// ``maximumFailuresPerAddress`` rows per window, and rows go when their window is over). Unknown usernames are
+    /// counted like real ones, so that the answers do not tell which usernames exist.
     public struct LoginThrottle: Sendable {
         /// Failures of one username from one address within `window` before that pair is locked for `lockout`.
         public var maximumFailures: Int = 5
@@ -65,8 +66,9 @@ public struct MemberDirectory: Sendable {
         self.logger = logger
     }
 
-    /// Creates or replaces a member (password, role, areas); areas that do not exist yet are created. A member who
-    /// was disabled stays disabled.
+    /// Creates or replaces a member (password, role, areas); areas that do not exist yet are created. Replacing ends
+    /// the member's sessions (a new password must lock out whoever knew the old one). A member who was disabled
+    /// stays disabled.
     public func upsert(username: String, password: String, isAdmin: Bool, areas: [String]) async throws {
         let cost = self.cost
         let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
@@ -74,7 +76,8 @@ public struct MemberDirectory: Sendable {
             try await connection.query(
                 """
                 INSERT INTO members (username, password_hash, is_admin) VALUES (\(username), \(hash), \(isAdmin))
-                ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, is_admin = EXCLUDED.is_admin
+                ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, is_admin = EXCLUDED.is_admin,
+                    session_version = nextval('member_session_versions')
                 """,
                 logger: logger
             )
@@ -119,7 +122,7 @@ public struct MemberDirectory: Sendable {
         if disabled {
             return try await changed(
                 """
-                UPDATE members SET disabled_at = coalesce(disabled_at, now()), session_version = session_version + 1
+                UPDATE members SET disabled_at = coalesce(disabled_at, now()), session_version = nextval('member_session_versions')
                 WHERE username = \(username) RETURNING username
                 """
             )
@@ -129,7 +132,7 @@ public struct MemberDirectory: Sendable {
 
     /// Ends every session the member has (their tokens are refused from the next request on). false: no such member.
     public func endSessions(_ username: String) async throws -> Bool {
-        try await changed("UPDATE members SET session_version = session_version + 1 WHERE username = \(username) RETURNING username")
+        try await changed("UPDATE members SET session_version = nextval('member_session_versions') WHERE username = \(username) RETURNING username")
     }
 
     private func changed(_ query: PostgresQuery) async throws -> Bool {
@@ -151,7 +154,9 @@ public struct MemberDirectory: Sendable {
         let hash = stored?.hash ?? Self.decoyHash
         let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
         guard matches, let stored, !stored.disabled, let member = try await bounded({ try await member(username) }) else {
-            try await bounded { try await recordFailure(stored == nil ? [addressKey] : [pairKey, addressKey]) }
+            // Unknown usernames count as known ones do: a lock that only real usernames reach would tell which
+            // exist. Their rows are bounded by the per-address limit and deleted once their window is over.
+            try await bounded { try await recordFailure([pairKey, addressKey]) }
             return .invalidCredentials
         }
         _ = try await bounded { try await client.query("DELETE FROM login_failures WHERE key = \(pairKey)", logger: logger) }

@@ -91,6 +91,16 @@ extension MQTTClient {
         resumptions.run()
     }
 
+    /// Publishes `payload` as the reply to `request`, like ``reply(to:payload:)``, and returns when the broker has
+    /// acknowledged it: for a responder that may act only once its answer is on its way (a door job is published only
+    /// after its member's 202 has reached the broker). Throws ``MQTTError/noResponseTopic`` for a request without a
+    /// response topic.
+    public func replyAcknowledged(to request: MQTTMessage, payload: Data) async throws {
+        guard let responseTopic = request.responseTopic else { throw MQTTError.noResponseTopic }
+        guard isReplyTopic(responseTopic) else { throw MQTTError.responseTopicRefused(topic: responseTopic) }
+        try await publish(responseTopic, payload: payload, qos: .atLeastOnce, properties: MQTTPublishProperties(correlationData: request.correlationData))
+    }
+
     /// Whether ``MQTTConfiguration/replyTopicFilter`` allows replies to `topic`.
     func isReplyTopic(_ topic: String) -> Bool {
         guard let filter = configuration.replyTopicFilter else { return true }

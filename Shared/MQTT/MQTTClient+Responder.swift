@@ -62,7 +62,8 @@ extension MQTTClient {
         metrics.requestsDropped[reason]?.increment()
         var metadata: Logger.Metadata = ["mqtt.topic": "\(request.topic)", "reason": "\(reason.rawValue)"]
         if let late { metadata["lateMs"] = "\(Int((late * 1_000).rounded()))" }
-        if reason == .badResponseTopic { metadata["mqtt.responseTopic"] = "\(request.responseTopic ?? "none")" }
+        // Cut: a response topic is the asker's choice, up to 64 kB.
+        if reason == .badResponseTopic { metadata["mqtt.responseTopic"] = "\((request.responseTopic ?? "none").prefix(200))" }
         if reason == .tooLarge { metadata["bytes"] = "\(request.payload.count)" }
         logger.warning("MQTT request dropped", metadata: metadata)
     }
@@ -72,7 +73,7 @@ extension MQTTClient {
             guard let reply = try await handler(request) else { return }
             try self.reply(to: request, payload: reply)
         } catch {
-            logger.error("MQTT request handler failed", metadata: ["mqtt.topic": "\(request.topic)", "error": "\(error)"])
+            logger.error("MQTT request handler failed", metadata: ["mqtt.topic": "\(request.topic)", "error": "\(String(describing: error).prefix(300))"])
         }
     }
 }

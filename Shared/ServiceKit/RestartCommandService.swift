@@ -62,8 +62,10 @@ public struct RestartCommandService: Service {
             return nil
         }
         if let problem = command.validationError {
-            logger.warning("ignored an invalid restart command", metadata: ["error": "\(problem)", "requestedBy": "\(command.requestedBy)"])
-            await record(type: "service.restart_rejected", actor: command.requestedBy, detail: Rejection(error: problem))
+            // Who asked, as far as it can be told: a name that is itself the problem is not repeated.
+            let actor = RestartCommand(reason: "-", requestedBy: command.requestedBy).validationError == nil ? command.requestedBy : "unknown"
+            logger.warning("ignored an invalid restart command", metadata: ["error": "\(problem)", "requestedBy": "\(actor)"])
+            await record(type: "service.restart_rejected", actor: actor, detail: Rejection(error: problem))
             return nil
         }
         await record(type: "service.restart_requested", actor: command.requestedBy, detail: command)

@@ -150,6 +150,8 @@ struct DoorDeviceTests {
             let opened = try await stack.open("i", token: token)
             #expect(opened.status == 202)
             let jobID = try #require(try opened.json()["jobId"] as? String)
+            // The 202 goes out before the job (the door may open only once its member's answer is on its way).
+            try await stack.waitForJob(jobID, token: token, status: "dispatched")
             try await stack.stopScheduler(signal: SIGKILL)
             // The device finishes its pulse and confirms while no scheduler runs.
             try await waitUntil("the relay pulsed") { (try? stack.pulsedJobs("pi-i")) == [jobID] }

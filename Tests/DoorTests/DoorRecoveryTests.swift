@@ -252,6 +252,87 @@ struct DoorRecoveryTests {
                 for try await count in rows.decode(Int.self) { return count == 1 }
                 return false
             }
+            // A device may relay only what it did with a restart command: not what an operator did, not at a time of
+            // its choosing (fails before: a device wrote "member.removed" as "operator:root" dated 9999).
+            let url = try #require(stack.devices["pi-m"]?.mqttURL)
+            var configuration = try MQTTConfiguration(url: url, clientID: "pi-m")
+            configuration.responseTopic = Topic.replies(clientID: "pi-m")
+            let forger = try stack.broker.client(configuration)
+            try await forger.connect()
+            for (type, at) in [("member.removed", Date(timeIntervalSince1970: 253_402_300_000)), ("service.restart_requested", Date(timeIntervalSince1970: 253_402_300_000))] {
+                let record = AuditRecord(at: at, actor: "operator:root@admin-host", type: type, subject: type == "member.removed" ? "member:demo" : "service:pi-door-client", detail: "{}")
+                _ = try? await forger.request(Topic.audit("pi-m"), payload: try ContractCoding.encode(record), timeout: .seconds(3))
+            }
+            let forged = try await stack.database.client.query("SELECT count(*)::int FROM audit_log WHERE type = 'member.removed' OR at > now() + interval '1 day'")
+            for try await count in forged.decode(Int.self) { #expect(count == 0) }
+        }
+    }
+
+    @Test("a job that reaches the device after its member's request ran out is refused (a broker that stalled after taking it; fails before: pulsed)")
+    func lateDeliveryIsRefused() async throws {
+        try await DoorStack.with { stack in
+            let device = try await stack.addDevice("pi-n", areas: ["n"])
+            try await stack.startDevice("pi-n")
+            let publisher = try await stack.broker.connectedClient()
+            var late = DoorDeviceTests.job(area: "n", device: "pi-n")
+            late.deliverByMs = Int64(Date().addingTimeInterval(-1).timeIntervalSince1970 * 1_000)
+            var timely = DoorDeviceTests.job(area: "n", device: "pi-n")
+            timely.deliverByMs = Int64(Date().addingTimeInterval(10).timeIntervalSince1970 * 1_000)
+            for job in [late, timely] {
+                try await publisher.publish(Topic.doorJobs(area: "n"), payload: try ContractCoding.encode(job.signed(with: device.secret)))
+            }
+            let process = try #require(stack.devices["pi-n"]?.process)
+            try await waitUntil("the late job is refused") { try await DoorDeviceTests.refusals("delivered_late", of: process) == 1 }
+            try await waitUntil("the timely job is pulsed") { (try? stack.pulsedJobs("pi-n")) == [timely.jobId] }
+            // The deadline is signed: moved later, the job does not verify.
+            var moved = late
+            moved.jobId = UUID().uuidString.lowercased()
+            let signed = moved.signed(with: device.secret)
+            var tampered = signed
+            tampered.deliverByMs = Int64(Date().addingTimeInterval(10).timeIntervalSince1970 * 1_000)
+            try await publisher.publish(Topic.doorJobs(area: "n"), payload: try ContractCoding.encode(tampered))
+            try await waitUntil("the moved deadline is refused") { try await DoorDeviceTests.refusals("bad_signature", of: process) == 1 }
+            #expect(try stack.pulsedJobs("pi-n") == [timely.jobId])
+        }
+    }
+
+    @Test("a receipt the scheduler did not sign ends nothing; a confirm naming another device's reply topic gets no receipt there (fails before: a forged receipt made the device drop its confirm)")
+    func receiptsAreTheSchedulers() async throws {
+        try await DoorStack.with(scheduler: ["LEITSTAND_PULSE_MS": "2000"]) { stack in
+            try await stack.addMember("olga", areas: ["p"])
+            try await stack.addDevice("pi-p", areas: ["p"])
+            try await stack.addDevice("pi-q", areas: ["q"])
+            try await stack.startDevice("pi-p")
+            let token = try await stack.token("olga")
+            let watcher = try await stack.broker.connectedClient()
+            let confirms = MessageCollector(try await watcher.subscribe(Topic.doorConfirm(area: "p")))
+            let otherReplies = MessageCollector(try await watcher.subscribe(Topic.replies(clientID: "pi-q")))
+            defer { confirms.stop(); otherReplies.stop() }
+            let opened = try await stack.open("p", token: token)
+            let jobID = try #require(try opened.json()["jobId"] as? String, "\(opened.text)")
+            try await stack.waitForJob(jobID, token: token, status: "dispatched", timeout: .seconds(10))
+            // No scheduler: the confirm stays pending on the device, sent again and again.
+            try await stack.stopScheduler()
+            let confirm = try #require(try await confirms.waitFor(1, timeout: .seconds(15)).first)
+            // What an account that can read the confirm (the watch account) and publish replies would send.
+            let forged = DoorConfirmReceipt(jobId: jobID, status: .executed, sig: String(repeating: "0", count: 64))
+            try await watcher.publish(
+                Topic.replies(clientID: "pi-p"), payload: try ContractCoding.encode(forged),
+                properties: MQTTPublishProperties(correlationData: confirm.correlationData)
+            )
+            let device = try #require(stack.devices["pi-p"]?.process)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await DoorStack.metric("leitstand_device_confirms_pending", of: device) == 1)
+            // The same confirm again, naming another device's reply topic: recorded, but answered to nobody else.
+            var reflected = MQTTPublishProperties(responseTopic: Topic.replies(clientID: "pi-q"), correlationData: Data([9]))
+            reflected.messageExpiry = .seconds(60)
+            try await watcher.publish(Topic.doorConfirm(area: "p"), payload: confirm.payload, properties: reflected)
+            try await stack.startScheduler()
+            try await stack.waitForJob(jobID, token: token, status: "executed", timeout: .seconds(25))
+            try await waitUntil("the device has its real receipt", timeout: .seconds(20)) {
+                try await DoorStack.metric("leitstand_device_confirms_pending", of: device) == 0
+            }
+            #expect(otherReplies.messages.isEmpty)
         }
     }
 }

@@ -111,12 +111,18 @@ struct DoorSafetyTests {
             #expect(try await stack.login("nina").status == 401)
             #expect(try await stack.cli(["member", "list"]).contains("otto"))
 
-            // An admin demoted by `member add` without --admin loses every other area at once.
+            // An admin demoted by `member add` without --admin: replacing a member ends their sessions, and the new
+            // session has no other area.
             let otto = try await stack.token("otto")
             #expect(try await openAndFinish("s-b", otto).status == 202)
             try await stack.addMember("otto", areas: ["s-x"])
-            let demoted = try await stack.open("s-b", token: otto)
+            #expect(try await stack.open("s-b", token: otto).status == 401)
+            let demoted = try await stack.open("s-b", token: try await stack.token("otto"))
             #expect(demoted.status == 403 && Self.code(demoted) == "area_forbidden", "\(demoted.text)")
+            // A member removed and added again under the same name never meets a token of their earlier self.
+            try await stack.cli(["member", "remove", "otto"])
+            try await stack.addMember("otto", areas: ["s-b"])
+            #expect(try await stack.open("s-b", token: otto).status == 401)
             // Every change is in the audit log.
             let audit = try await stack.database.client.query("SELECT type FROM audit_log WHERE subject = 'member:nina' ORDER BY id")
             var types: [String] = []
@@ -188,7 +194,7 @@ struct DoorSafetyTests {
         }
     }
 
-    @Test("only the gateway may ask the scheduler: the operator's account is refused at PUBLISH (fails before: it opened a door for a forged member)")
+    @Test("only the gateway may ask the scheduler: the operator's account is refused at PUBLISH, and an account it makes with every right cannot seal a request (fails before: it opened a door for a forged member)")
     func operatorCannotAskTheScheduler() async throws {
         try await DoorStack.with { stack in
             try await stack.addDevice("pi-w", areas: ["w"])
@@ -198,8 +204,34 @@ struct DoorSafetyTests {
             await #expect(throws: MQTTError.refused(operation: "publish", reasonCode: 0x87)) {
                 try await operatorClient.publish(DoorRPC.Method.open.topic, payload: Data(forged.utf8))
             }
+            // The operator's account can make broker accounts with any right (device add needs that), and so one that
+            // may publish requests: it still cannot seal one, and the scheduler acts on nothing else.
+            let password = randomSecret() + randomSecret()
+            try await DynamicSecurity(client: operatorClient).run([
+                DynamicSecurity.Command("createRole", rolename: "forger"),
+                DynamicSecurity.Command("createClient", username: "forger", password: password),
+                DynamicSecurity.Command("addRoleACL", rolename: "forger", acltype: "publishClientSend", topic: "leitstand/rpc/#", priority: 0, allow: true),
+                DynamicSecurity.Command("addRoleACL", rolename: "forger", acltype: "subscribePattern", topic: "leitstand/reply/forger", priority: 0, allow: true),
+                DynamicSecurity.Command("addRoleACL", rolename: "forger", acltype: "publishClientReceive", topic: "leitstand/reply/forger", priority: 0, allow: true),
+                DynamicSecurity.Command("addClientRole", username: "forger", rolename: "forger", priority: 0),
+            ])
             await operatorClient.disconnect()
+            try await stack.addMember("mallory", areas: ["w"])
+            let forger = try stack.broker.client(stack.broker.configuration(clientID: "forger", user: "forger", password: password))
+            try await forger.connect()
+            let replies = MessageCollector(try await forger.subscribe("leitstand/reply/forger"))
+            defer { replies.stop() }
+            let open = DoorRPC.OpenRequest(session: .init(member: "mallory", sessionVersion: 1), area: "w", idempotencyKey: nil)
+            for version in 1...3 {
+                var guessed = open
+                guessed.session.sessionVersion = version
+                try await stack.askScheduler(.open, guessed, from: forger, responseTopic: "leitstand/reply/forger", correlation: UInt8(version), sealed: false)
+            }
+            let answers = try await replies.waitFor(3)
+            #expect(answers.allSatisfy { String(decoding: $0.payload, as: UTF8.self).contains("LEITSTAND_RPC_KEY") }, "\(answers.map { String(decoding: $0.payload, as: UTF8.self) })")
+            try await Task.sleep(for: .milliseconds(500))
             #expect(try stack.pulsedJobs("pi-w").isEmpty)
+            #expect(try await Self.jobCount(stack, area: "w") == 0)
         }
     }
 
@@ -213,12 +245,7 @@ struct DoorSafetyTests {
             let collector = MessageCollector(try await asker.subscribe(replies))
             defer { collector.stop() }
             let request = DoorRPC.OpenRequest(session: .init(member: "forged-nobody", sessionVersion: 1), area: "y", idempotencyKey: nil)
-            try await asker.publish(
-                DoorRPC.Method.open.topic, payload: try ContractCoding.encode(request),
-                properties: MQTTPublishProperties(
-                    messageExpiry: .seconds(5), responseTopic: replies, correlationData: Data([7]), deadline: Date().addingTimeInterval(5)
-                )
-            )
+            try await stack.askScheduler(.open, request, from: asker, responseTopic: replies, correlation: 7)
             let reply = try #require(try await collector.waitFor(1).first)
             let text = String(decoding: reply.payload, as: UTF8.self)
             #expect(text.contains(#""status":401"#) && text.contains("unauthorized"), "\(text)")
@@ -235,13 +262,7 @@ struct DoorSafetyTests {
             let jobs = MessageCollector(try await asker.subscribe(Topic.doorJobs(area: "z")))
             defer { jobs.stop() }
             let request = DoorRPC.JobRequest(jobId: UUID().uuidString.lowercased(), session: .init(member: "nobody", sessionVersion: 1))
-            try await asker.publish(
-                DoorRPC.Method.job.topic, payload: try ContractCoding.encode(request),
-                properties: MQTTPublishProperties(
-                    messageExpiry: .seconds(5), responseTopic: Topic.doorJobs(area: "z"), correlationData: Data([1]),
-                    deadline: Date().addingTimeInterval(5)
-                )
-            )
+            try await stack.askScheduler(.job, request, from: asker, responseTopic: Topic.doorJobs(area: "z"), correlation: 1)
             let scheduler = try #require(stack.scheduler)
             try await waitUntil("the request was dropped") { try await Self.dropped("bad_response_topic", of: scheduler) >= 1 }
             try await Task.sleep(for: .milliseconds(500))
@@ -260,12 +281,7 @@ struct DoorSafetyTests {
             defer { collector.stop() }
             func ask(area: String, key: String?, correlation: UInt8) async throws {
                 let request = DoorRPC.OpenRequest(session: .init(member: "someone", sessionVersion: 1), area: area, idempotencyKey: key)
-                try await asker.publish(
-                    DoorRPC.Method.open.topic, payload: try ContractCoding.encode(request),
-                    properties: MQTTPublishProperties(
-                        messageExpiry: .seconds(5), responseTopic: replies, correlationData: Data([correlation]), deadline: Date().addingTimeInterval(5)
-                    )
-                )
+                try await stack.askScheduler(.open, request, from: asker, responseTopic: replies, correlation: correlation)
             }
             try await ask(area: String(repeating: "a", count: 100_000), key: nil, correlation: 1)
             try await ask(area: String(repeating: "b", count: 5_000), key: nil, correlation: 2)
@@ -285,11 +301,34 @@ struct DoorSafetyTests {
         }
     }
 
+    @Test("an Idempotency-Key is 1–128 visible ASCII characters: one letter with thousands of combining marks is refused, not a 503 from an index (fails before: 503)")
+    func idempotencyKeyIsBounded() async throws {
+        try await DoorStack.with { stack in
+            try await stack.addMember("kira", areas: ["k-a"])
+            let token = try await stack.token("kira")
+            let marks = "a" + String(repeating: "\u{301}", count: 5_000)
+            let refused = try await stack.open("k-a", token: token, key: marks)
+            #expect(refused.status == 400 && Self.code(refused) == "invalid_request", "\(refused.status) \(refused.text)")
+        }
+    }
+
+    @Test("a door device may not be named like a service: its account would be the service's (fails before: ingest-writer was locked out)")
+    func deviceNamesAreNotServiceNames() async throws {
+        try await DoorStack.with { stack in
+            for name in ["ingest-writer", "api-gateway", "door-scheduler-2", "leitstand-admin"] {
+                await #expect(throws: (any Error).self, "\(name)") { try await stack.cli(["device", "add", name, "--areas", "x"]) }
+            }
+            let devices = try await stack.cli(["device", "list"])
+            #expect(!devices.contains("ingest-writer"))
+        }
+    }
+
     // MARK: logins
 
     @Test("failed logins are throttled per username and client, and per client: a stranger cannot lock a member out, one client cannot try many usernames (fails before: both)")
     func loginThrottlePerClient() async throws {
-        try await DoorStack.with(gateway: ["LEITSTAND_TRUSTED_PROXIES": "127.0.0.1"]) { stack in
+        // Loopback is a trusted proxy by default: the test's requests come from 127.0.0.1 like a local proxy's.
+        try await DoorStack.with { stack in
             try await stack.addMember("quinn", areas: ["l-a"])
             let attacker = ["X-Forwarded-For": "203.0.113.7"]
             for _ in 0..<6 { _ = try await stack.login("quinn", password: "wrong-password", headers: attacker) }
@@ -305,15 +344,20 @@ struct DoorSafetyTests {
                 statuses.append(try await stack.login("user\(index)", password: "whatever-123", headers: ["X-Forwarded-For": "192.0.2.50"]).status)
             }
             #expect(statuses.prefix(20).allSatisfy { $0 == 401 } && statuses.suffix(20).allSatisfy { $0 == 429 }, "\(statuses)")
-            // Unknown usernames counted against the address only: the table holds one row per client, not per name.
-            let rows = try await stack.database.client.query("SELECT count(*)::int FROM login_failures")
-            for try await count in rows.decode(Int.self) { #expect(count <= 3, "\(count) rows") }
+            // Unknown usernames are counted like real ones (a lock only they reach would tell which exist), and one
+            // address adds no more rows than its own limit allows.
+            let known = try await stack.login("quinn", password: "wrong-password", headers: ["X-Forwarded-For": "192.0.2.60"])
+            var unknown: [Int] = []
+            for _ in 0..<6 { unknown.append(try await stack.login("nobody-here", password: "wrong-password", headers: ["X-Forwarded-For": "192.0.2.61"]).status) }
+            #expect(known.status == 401 && unknown == [401, 401, 401, 401, 401, 429], "\(unknown)")
+            let rows = try await stack.database.client.query("SELECT count(*)::int FROM login_failures WHERE key LIKE '%192.0.2.50%'")
+            for try await count in rows.decode(Int.self) { #expect(count <= 21, "\(count) rows") }
         }
     }
 
     @Test("X-Forwarded-For from a peer that is not a trusted proxy is ignored: it does not get a locked-out guesser a fresh count")
     func forwardedForNeedsATrustedProxy() async throws {
-        try await DoorStack.with { stack in
+        try await DoorStack.with(gateway: ["LEITSTAND_TRUSTED_PROXIES": "none"]) { stack in
             try await stack.addMember("rosa", areas: ["l-b"])
             for index in 0..<6 {
                 _ = try await stack.login("rosa", password: "wrong-password", headers: ["X-Forwarded-For": "203.0.113.\(index)"])

@@ -1,3 +1,5 @@
+import Contracts
+import DoorCrypto
 import Foundation
 import MQTT
 import TestSupport
@@ -58,6 +60,7 @@ final class DoorStack: @unchecked Sendable {
                     "LEITSTAND_DATABASE_URL": database.url,
                     "LEITSTAND_HTTP_HOST": "127.0.0.1",
                     "LEITSTAND_SECRET_KEY": secretKey,
+                    "LEITSTAND_RPC_KEY": ServiceProcess.rpcKey,
                     "LEITSTAND_LOG_FORMAT": "json",
                     "LEITSTAND_LOG_LEVEL": "debug",
                 ]
@@ -101,6 +104,20 @@ final class DoorStack: @unchecked Sendable {
         let client = try broker.client(broker.configuration(user: "leitstand-admin", password: Self.passwords["leitstand-admin"]!))
         try await client.connect()
         return client
+    }
+
+    /// Sends a door request to the scheduler as the gateway would (sealed with the test's `LEITSTAND_RPC_KEY`, or
+    /// `sealed: false` as an impostor), from `client`, with its reply going to `responseTopic`.
+    func askScheduler(
+        _ method: DoorRPC.Method, _ body: some Encodable, from client: MQTTClient, responseTopic: String, correlation: UInt8,
+        deadline: Date = Date().addingTimeInterval(5), sealed: Bool = true
+    ) async throws {
+        let json = try ContractCoding.encode(body)
+        let payload = sealed ? try RPCSeal(keyText: ServiceProcess.rpcKey)!.seal(json, topic: method.topic, deadline: deadline) : json
+        try await client.publish(
+            method.topic, payload: payload,
+            properties: MQTTPublishProperties(messageExpiry: .seconds(5), responseTopic: responseTopic, correlationData: Data([correlation]), deadline: deadline)
+        )
     }
 
     // MARK: operator

@@ -18,7 +18,16 @@ struct ClientAddressTests {
 
     @Test("without trusted proxies the peer is the client, whatever X-Forwarded-For says")
     func untrustedPeer() throws {
+        let addresses = try #require(ClientAddresses.parse("none"))
+        #expect(addresses.key(of: Self.request(forwardedFor: ["203.0.113.9"]), peer: try Self.peer("192.0.2.1")) == "192.0.2.1")
+        #expect(addresses.key(of: Self.request(forwardedFor: ["203.0.113.9"]), peer: try Self.peer("127.0.0.1")) == "127.0.0.1")
+    }
+
+    @Test("by default a proxy on the same host is believed (the shipped set-ups put one in front), nobody else")
+    func loopbackByDefault() throws {
         let addresses = try #require(ClientAddresses.parse(nil))
+        #expect(addresses.key(of: Self.request(forwardedFor: ["203.0.113.9"]), peer: try Self.peer("127.0.0.1")) == "203.0.113.9")
+        #expect(addresses.key(of: Self.request(forwardedFor: ["203.0.113.9"]), peer: try Self.peer("::1")) == "203.0.113.9")
         #expect(addresses.key(of: Self.request(forwardedFor: ["203.0.113.9"]), peer: try Self.peer("192.0.2.1")) == "192.0.2.1")
     }
 

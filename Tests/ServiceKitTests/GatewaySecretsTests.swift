@@ -11,7 +11,7 @@ extension ServiceOperationsTests {
         let environment = secrets.merging([
             "LEITSTAND_MQTT_URL": "mqtt://api-gateway:\(randomSecret())@127.0.0.1:1",
             "LEITSTAND_DATABASE_URL": "postgres://leitstand:\(randomSecret())@127.0.0.1:1/leitstand",
-            "LEITSTAND_HTTP_HOST": "127.0.0.1", "LEITSTAND_HTTP_PORT": "\(try freeTCPPort())",
+            "LEITSTAND_HTTP_HOST": "127.0.0.1", "LEITSTAND_HTTP_PORT": "\(try freeTCPPort())", "LEITSTAND_RPC_KEY": ServiceProcess.rpcKey,
         ]) { $1 }
         let gateway = try await ServiceProcess.startGateway(environment: environment, waitUntilListening: false)
         let code = try? await gateway.process.waitForExit()

@@ -291,14 +291,20 @@ struct ServiceOperationsTests {
             ])
             try await waitUntil("the writer is healthy") { try await HTTPProbe.get("\(writer.baseURL)/health").status == 200 }
             let operatorClient = try await operatorClient(broker)
+            // Refused first: a NUL the audit log could not store (audited without it) and no JSON at all; then the restart.
+            let hidden = RestartCommand(reason: "hidden\u{0}restart", requestedBy: "someone\u{0}")
+            try await operatorClient.publish(Topic.restartCommand("ingest-writer"), payload: try ContractCoding.encode(hidden))
+            try await operatorClient.publish(Topic.restartCommand("ingest-writer"), payload: Data("{not json".utf8))
             let command = RestartCommand(reason: "new disk", requestedBy: "operator:kim")
             try await operatorClient.publish(Topic.restartCommand("ingest-writer"), payload: try ContractCoding.encode(command))
-            try await operatorClient.publish(Topic.restartCommand("ingest-writer"), payload: Data("{not json".utf8))
             #expect(try await writer.process.waitForExit() == 75, "\(writer.process.output)")
             await writer.stop()
             let audit = AuditLog(client: database.client, logger: Logger(label: "test"))
             try await waitUntil("the restart is in the audit log") {
                 try await audit.recent(subject: "service:ingest-writer").contains { $0.type == "service.restart_requested" && $0.actor == "operator:kim" && $0.service == "ingest-writer" }
+            }
+            try await waitUntil("the NUL command's refusal is in the audit log") {
+                try await audit.recent(subject: "service:ingest-writer").contains { $0.type == "service.restart_rejected" && $0.detail.contains("control characters") }
             }
         }
     }

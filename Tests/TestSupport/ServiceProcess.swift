@@ -54,6 +54,8 @@ public struct ServiceProcess: Sendable {
 extension ServiceProcess {
     public static let jwtSecret = "test-jwt-secret-0123456789abcdef-xyz"
     public static let ingestToken = "test-ingest-token-4711"
+    /// The gateway's and the scheduler's `LEITSTAND_RPC_KEY` in tests.
+    public static let rpcKey = "test-rpc-key-4f1c9a2e7b3d8065-door"
 
     public static func gatewayEnvironment(broker: MosquittoBroker, databaseURL: String, port: Int) -> [String: String] {
         [
@@ -62,6 +64,7 @@ extension ServiceProcess {
             "LEITSTAND_HTTP_HOST": "127.0.0.1",
             "LEITSTAND_HTTP_PORT": "\(port)",
             "LEITSTAND_JWT_SECRET": jwtSecret,
+            "LEITSTAND_RPC_KEY": rpcKey,
             "LEITSTAND_TOKEN": ingestToken,
             "LEITSTAND_LOG_FORMAT": "json",
             "LEITSTAND_LOG_LEVEL": "debug",

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MQTT
 import Metrics
+import ServiceKit
 import ServiceLifecycle
 
 /// Records the audit entries of the services and door devices that have no database of their own (the
@@ -24,6 +25,18 @@ struct AuditRecorder: Service {
     /// Whether the schema is current: records wait in the subscription (and then in the broker) until it is.
     let databaseReady: @Sendable () -> Bool
     let logger: Logger
+    /// Records per writer: a few restarts' worth, never a flood into the audit log.
+    private let perWriter = KeyedRateLimit(perSecond: 5, burst: 20)
+    /// A log line per refusal reason and second at most.
+    private let refusalLog = KeyedRateLimit(perSecond: 1, burst: 1)
+
+    init(records: MQTTSubscription, client: MQTTClient, audit: AuditLog, databaseReady: @escaping @Sendable () -> Bool, logger: Logger) {
+        self.records = records
+        self.client = client
+        self.audit = audit
+        self.databaseReady = databaseReady
+        self.logger = logger
+    }
 
     func run() async throws {
         while !databaseReady() {
@@ -48,34 +61,52 @@ struct AuditRecorder: Service {
         guard message.payload.count <= Self.maximumRecordBytes, !writer.isEmpty, writer.utf8.count <= 128,
             let record = try? ContractCoding.decode(AuditRecord.self, from: message.payload)
         else {
-            Counter(label: "leitstand_audit_relayed_refused_total", dimensions: [("reason", "malformed")]).increment()
-            logger.warning("malformed audit record dropped", metadata: ["mqtt.topic": "\(message.topic.prefix(200))"])
+            refuse("malformed", message)
+            return
+        }
+        // A writer may say only what it has to say (its restarts), never what an operator did, and not flood.
+        guard AuditRecord.relayableTypes.contains(record.type), record.subject.hasPrefix("service:") else {
+            refuse("not_relayable", message)
+            return answer(message, writer: writer, AuditReceipt(id: record.id, recorded: false, error: "not_relayable"))
+        }
+        guard perWriter.allows(writer) else {
+            refuse("rate_limited", message)
             return
         }
         guard let detail = try? JSONSerialization.jsonObject(with: Data(record.detail.utf8)), detail is [String: Any] else {
-            Counter(label: "leitstand_audit_relayed_refused_total", dimensions: [("reason", "invalid_detail")]).increment()
-            return answer(message, AuditReceipt(id: record.id, recorded: false, error: "invalid_detail"))
+            refuse("invalid_detail", message)
+            return answer(message, writer: writer, AuditReceipt(id: record.id, recorded: false, error: "invalid_detail"))
         }
         do {
+            // The time is the recorder's: a writer's clock (or its wish) does not place entries in the log.
             try await audit.appendOnce(
-                eventID: record.id, at: record.at, service: writer, actor: String(record.actor.prefix(256)),
-                type: String(record.type.prefix(128)), subject: String(record.subject.prefix(256)), detail: record.detail
+                eventID: record.id, at: Date(), service: writer, actor: String(record.actor.prefix(256)),
+                type: record.type, subject: String(record.subject.prefix(256)), detail: record.detail
             )
             Counter(label: "leitstand_audit_relayed_total").increment()
-            answer(message, AuditReceipt(id: record.id, recorded: true))
+            answer(message, writer: writer, AuditReceipt(id: record.id, recorded: true))
         } catch {
-            // No receipt: the writer logs it; the record is not lost if the writer sends it again.
+            // No receipt: the writer sends the record again, and it is recorded once.
             logger.error("relayed audit record not recorded", metadata: [
-                "audit.writer": "\(writer)", "audit.type": "\(record.type.prefix(128))", "error": "\(String(reflecting: error))",
+                "audit.writer": "\(writer)", "audit.type": "\(record.type)", "error": "\(String(reflecting: error).prefix(300))",
             ])
         }
     }
 
-    private func answer(_ message: MQTTMessage, _ receipt: AuditReceipt) {
+    private func refuse(_ reason: String, _ message: MQTTMessage) {
+        Counter(label: "leitstand_audit_relayed_refused_total", dimensions: [("reason", reason)]).increment()
+        if refusalLog.allows(reason) {
+            logger.warning("audit record refused", metadata: ["reason": "\(reason)", "mqtt.topic": "\(message.topic.prefix(200))"])
+        }
+    }
+
+    /// Receipts go to the writer's own reply topic only: a record naming another gets none.
+    private func answer(_ message: MQTTMessage, writer: String, _ receipt: AuditReceipt) {
+        guard message.responseTopic == Topic.replies(clientID: writer) else { return }
         do {
             try client.reply(to: message, payload: try ContractCoding.encode(receipt))
         } catch {
-            logger.warning("audit receipt not sent", metadata: ["error": "\(error)"])
+            logger.warning("audit receipt not sent", metadata: ["error": "\(String(describing: error).prefix(200))"])
         }
     }
 }

@@ -26,9 +26,16 @@ struct ClientAddresses: Sendable {
         return client.throttleKey
     }
 
-    /// `LEITSTAND_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges; nil when one of them is not.
+    /// Without `LEITSTAND_TRUSTED_PROXIES`: a reverse proxy on the same host. The shipped set-ups put the gateway
+    /// on 127.0.0.1 behind one, and without believing it every client would share the proxy's address and its
+    /// throttle; a client that reaches the gateway from loopback directly is on the host already.
+    static let defaultTrustedProxies = "127.0.0.0/8,::1"
+
+    /// `LEITSTAND_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges, or `none`; nil when one of them is
+    /// neither.
     static func parse(_ text: String?) -> ClientAddresses? {
-        guard let text else { return ClientAddresses(trustedProxies: []) }
+        let text = text ?? defaultTrustedProxies
+        if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return ClientAddresses(trustedProxies: []) }
         var ranges: [AddressRange] = []
         for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
             guard let range = AddressRange(item) else { return nil }

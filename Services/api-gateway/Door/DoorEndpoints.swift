@@ -37,7 +37,7 @@ struct DoorEndpoints: Sendable {
         guard let session = await sessions.session(of: request) else { return Self.unauthorized }
         let key = request.headers[Self.idempotencyKeyHeader]
         if let key, !DoorNames.isValidIdempotencyKey(key) {
-            return DoorError.invalidRequest.response("Idempotency-Key must be 1–\(DoorNames.maximumIdempotencyKeyLength) characters")
+            return DoorError.invalidRequest.response("Idempotency-Key must be 1–\(DoorNames.maximumIdempotencyKeyLength) visible ASCII characters")
         }
         // No area can have another name: answered here, without bothering the scheduler with it.
         guard DoorNames.isValidArea(area) else { return DoorError.unknownArea.response("no area has such a name") }

@@ -1,4 +1,5 @@
 import Contracts
+import DoorCrypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -12,12 +13,17 @@ import ServiceKit
 struct SchedulerLink: Sendable {
     let mqtt: MQTTClient
     let timeout: Duration
+    /// Seals each request (`LEITSTAND_RPC_KEY`): the scheduler acts only on what the gateway sealed.
+    let seal: RPCSeal
     let logger: Logger
 
     func call(_ method: DoorRPC.Method, _ request: some Encodable & Sendable) async -> Response {
         let reply: MQTTMessage
         do {
-            reply = try await mqtt.request(method.topic, payload: try ContractCoding.encode(request), timeout: timeout)
+            // The deadline the request carries inside the seal: the same one the MQTT client puts on the message.
+            let deadline = Date().addingTimeInterval(Double((timeout - MQTTClient.deadlineMargin(for: timeout)) / .milliseconds(1)) / 1_000)
+            let payload = try seal.seal(try ContractCoding.encode(request), topic: method.topic, deadline: deadline)
+            reply = try await mqtt.request(method.topic, payload: payload, timeout: timeout)
         } catch {
             logger.warning("door scheduler did not answer", metadata: ["rpc.method": "\(method.rawValue)", "error": "\(error)"])
             return DoorError.schedulerUnavailable.response("the door scheduler is not reachable; try again", retryAfter: 2)

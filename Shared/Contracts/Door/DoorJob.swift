@@ -19,10 +19,14 @@ public struct DoorJob: Codable, Sendable, Equatable {
     /// When the scheduler published the job, by its clock. Not signed: the device only compares it with its own
     /// clock to warn about skew.
     public var issuedAt: Date?
+    /// The member's request ran out at this instant (Unix milliseconds): a job that reaches the device later (a
+    /// broker that stalled after the scheduler handed it over) is refused, because its member has been told the
+    /// open failed. Signed when present.
+    public var deliverByMs: Int64?
 
     public init(
         jobId: String, area: String, deviceId: String, nonce: String, pulseMs: Int, expiresAt: Date,
-        sig: String = "", previousSig: String? = nil, issuedAt: Date? = nil
+        sig: String = "", previousSig: String? = nil, issuedAt: Date? = nil, deliverByMs: Int64? = nil
     ) {
         self.jobId = jobId
         self.area = area
@@ -33,13 +37,19 @@ public struct DoorJob: Codable, Sendable, Equatable {
         self.sig = sig
         self.previousSig = previousSig
         self.issuedAt = issuedAt
+        self.deliverByMs = deliverByMs
     }
 
     /// `jobId|area|deviceId|nonce|pulseMs|expiresAt`, with `expiresAt` as ISO 8601 in UTC to the second, exactly
-    /// as it is encoded on the wire.
+    /// as it is encoded on the wire, and `|deliverByMs` when the job has it.
     public var signedText: String {
-        [jobId, area, deviceId, nonce, String(pulseMs), ContractCoding.timestamp(expiresAt)].joined(separator: "|")
+        var fields = [jobId, area, deviceId, nonce, String(pulseMs), ContractCoding.timestamp(expiresAt)]
+        if let deliverByMs { fields.append(String(deliverByMs)) }
+        return fields.joined(separator: "|")
     }
+
+    /// ``deliverByMs`` as a date.
+    public var deliverBy: Date? { deliverByMs.map { Date(timeIntervalSince1970: Double($0) / 1_000) } }
 }
 
 /// A device's answer to a ``DoorJob``, on `leitstand/door/{area}/confirm`.

@@ -16,11 +16,12 @@ public enum DoorNames {
         }
     }
 
-    /// `Idempotency-Key` of an open: 1–128 characters.
+    /// `Idempotency-Key` of an open: 1–128 visible ASCII characters. Counted in bytes: one "character" with
+    /// thousands of combining marks was 10 kB, more than the key's index can hold (a 503 any member could cause).
     public static let maximumIdempotencyKeyLength = 128
 
     public static func isValidIdempotencyKey(_ key: some StringProtocol) -> Bool {
-        (1...maximumIdempotencyKeyLength).contains(key.count)
+        (1...maximumIdempotencyKeyLength).contains(key.utf8.count) && key.utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     /// A device's confirm message (free text, e.g. why the relay failed) is cut to this many characters.
