@@ -86,7 +86,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 )
                 return true
             }
-            guard removed else { throw ValidationError("no device \(id)") }
+            guard removed else { throw CommandFailure("no device \(id)") }
             print("device \(id) removed")
             do {
                 try await CommandEnvironment.withBroker { client in
@@ -94,7 +94,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 }
                 print("its broker user is deleted (a connection it still has is closed by the broker)")
             } catch {
-                throw ValidationError("the broker user of \(id) was not deleted: \(error); run `leitstand device remove \(id)` again when the broker is reachable")
+                throw CommandFailure("the broker user of \(id) was not deleted: \(error); run `leitstand device remove \(id)` again when the broker is reachable")
             }
         }
     }
@@ -118,7 +118,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 )
                 return secret
             }
-            guard let secret else { throw ValidationError("no device \(id)") }
+            guard let secret else { throw CommandFailure("no device \(id)") }
             print("device \(id) has a new secret; the old one is accepted for \(grace.text) more")
             print("LEITSTAND_DEVICE_SECRET=\(secret)")
             print("(on the device: this as LEITSTAND_DEVICE_SECRET, the old one as LEITSTAND_DEVICE_SECRET_PREVIOUS until the grace ends)")
@@ -138,7 +138,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let device = try await CommandEnvironment.withDatabase { client in
                 try await DeviceCommand.registry(client).devices().first { $0.id == id }
             }
-            guard let device else { throw ValidationError("no device \(id)") }
+            guard let device else { throw CommandFailure("no device \(id)") }
             print("LEITSTAND_MQTT_URL=\(try await DeviceCommand.grantBrokerAccess(deviceID: id, areas: device.areas))")
         }
     }

@@ -24,7 +24,7 @@ struct MemberCommand: AsyncParsableCommand {
             )
             return true
         }
-        guard found else { throw ValidationError("no member \(name)") }
+        guard found else { throw CommandFailure("no member \(name)") }
     }
 
     struct List: AsyncParsableCommand {

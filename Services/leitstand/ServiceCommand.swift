@@ -74,14 +74,14 @@ struct ServiceCommand: AsyncParsableCommand {
                 let statuses = try await Status.collect(from: client, waitMs: 500)
                 guard let status = statuses.first(where: { $0.service == service }) else {
                     let known = statuses.map(\.service).sorted().joined(separator: ", ")
-                    throw ValidationError("no service \(service) has announced itself on this broker (known: \(known.isEmpty ? "none" : known))")
+                    throw CommandFailure("no service \(service) has announced itself on this broker (known: \(known.isEmpty ? "none" : known))")
                 }
                 guard status.state == .online else {
-                    throw ValidationError("\(service) is offline\(status.reason.map { " (\($0))" } ?? ""): nobody would take the command")
+                    throw CommandFailure("\(service) is offline\(status.reason.map { " (\($0))" } ?? ""): nobody would take the command")
                 }
                 // The broker says so too when nobody subscribes (a status left behind by a service that is gone).
                 guard try await client.publish(Topic.restartCommand(service), payload: payload, qos: .atLeastOnce, retain: false) == .delivered else {
-                    throw ValidationError("nobody takes \(service)'s restart command (it is not running): nothing was requested")
+                    throw CommandFailure("nobody takes \(service)'s restart command (it is not running): nothing was requested")
                 }
             }
             print("restart of \(service) requested; watch it with: leitstand service status")
