@@ -53,23 +53,15 @@ struct ConfirmConsumer: Service {
     }
 
     func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for await message in confirms.cancelOnGracefulShutdown() {
-                guard perArea.allows(message.topic) else {
-                    Counter(label: "leitstand_door_confirms_refused_total", dimensions: [("reason", "rate_limited")]).increment()
-                    if dropLog.allows(message.topic) {
-                        logger.warning("door confirms dropped: more than the area's share", metadata: ["mqtt.topic": "\(message.topic)"])
-                    }
-                    continue
+        await confirms.cancelOnGracefulShutdown().forEach(atMost: Self.concurrency) { message in
+            guard perArea.allows(message.topic) else {
+                Counter(label: "leitstand_door_confirms_refused_total", dimensions: [("reason", "rate_limited")]).increment()
+                if dropLog.allows(message.topic) {
+                    logger.warning("door confirms dropped: more than the area's share", metadata: ["mqtt.topic": "\(message.topic)"])
                 }
-                if inFlight >= Self.concurrency {
-                    await group.next()
-                    inFlight -= 1
-                }
-                group.addTask { await handle(message) }
-                inFlight += 1
+                return
             }
+            await handle(message)
         }
     }
 

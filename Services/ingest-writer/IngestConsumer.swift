@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Logging
 import MQTT
+import ServiceKit
 import ServiceLifecycle
 
 /// Takes batches from `leitstand/ingest/+` (as one member of the shared subscription `$share/ingest-writer/…`, so
@@ -24,18 +25,7 @@ struct IngestConsumer: Service {
     func run() async throws {
         try await journal.open()
         let subscription = try await mqtt.subscribe(Self.filter, qos: .atLeastOnce)
-        await withTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for await message in subscription.cancelOnGracefulShutdown() {
-                // Bounded: past this the subscription's buffer fills and the broker keeps the rest.
-                if inFlight >= Self.maximumConcurrentMessages {
-                    await group.next()
-                    inFlight -= 1
-                }
-                group.addTask { await handle(message) }
-                inFlight += 1
-            }
-        }
+        await subscription.cancelOnGracefulShutdown().forEach(atMost: Self.maximumConcurrentMessages) { message in await handle(message) }
         logger.info("ingest stopped taking events; writes under way are answered")
     }
 

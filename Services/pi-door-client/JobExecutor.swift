@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MQTT
 import Metrics
+import ServiceKit
 import ServiceLifecycle
 
 /// Takes signed jobs from the device's areas (`leitstand/door/{area}/jobs`, never-send-retained, with the retain
@@ -35,18 +36,8 @@ struct JobExecutor: Service, CustomStringConvertible {
             for area in settings.areas {
                 let jobs = try await client.subscribe(Topic.doorJobs(area: area), qos: .atLeastOnce, options: [.neverSendRetained, .retainAsPublished])
                 group.addTask {
-                    await withTaskGroup(of: Void.self) { handlers in
-                        var running = 0
-                        for await message in jobs.cancelOnGracefulShutdown() {
-                            // A handful at once (pulses are one at a time anyway): a flood waits in the broker.
-                            if running >= 8 {
-                                await handlers.next()
-                                running -= 1
-                            }
-                            handlers.addTask { await handle(message, area: area) }
-                            running += 1
-                        }
-                    }
+                    // A handful at once (pulses are one at a time anyway): a flood waits in the broker.
+                    await jobs.cancelOnGracefulShutdown().forEach(atMost: 8) { message in await handle(message, area: area) }
                 }
             }
         }

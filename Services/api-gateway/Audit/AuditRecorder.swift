@@ -42,18 +42,8 @@ struct AuditRecorder: Service {
         while !databaseReady() {
             guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .milliseconds(100)) })) != nil else { return }
         }
-        await withTaskGroup(of: Void.self) { group in
-            var inFlight = 0
-            for await message in records.cancelOnGracefulShutdown() {
-                // A handful at a time: each is one insert, and a flood must not open a task per message.
-                if inFlight >= 8 {
-                    await group.next()
-                    inFlight -= 1
-                }
-                group.addTask { await record(message) }
-                inFlight += 1
-            }
-        }
+        // A handful at a time: each is one insert.
+        await records.cancelOnGracefulShutdown().forEach(atMost: 8) { message in await record(message) }
     }
 
     private func record(_ message: MQTTMessage) async {
