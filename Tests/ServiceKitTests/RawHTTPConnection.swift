@@ -11,14 +11,26 @@ final class RawHTTPConnection {
     /// Whether the service closed (or reset) the connection.
     private(set) var isClosed = false
 
+    /// Whether the test closed it (``close()``): nothing is sent or read any more.
+    private var isReleased = false
+
     init(port: Int) throws {
         descriptor = try LoopbackSocket.connect(port: port)
     }
 
-    deinit { close(descriptor) }
+    deinit { close() }
+
+    /// Closes the connection from the client's side (a client that gives up).
+    func close() {
+        guard !isReleased else { return }
+        isReleased = true
+        Foundation.close(descriptor)
+    }
+
 
     /// Sends `text`; on a connection the service closed this only marks it closed (no SIGPIPE).
     func send(_ text: String) {
+        guard !isReleased else { return }
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
@@ -35,7 +47,7 @@ final class RawHTTPConnection {
     @discardableResult
     func poll() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16_384)
-        while !isClosed {
+        while !isClosed && !isReleased {
             let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if count > 0 {
                 received.append(contentsOf: buffer[0..<count])
