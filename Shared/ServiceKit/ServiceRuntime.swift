@@ -157,8 +157,11 @@ public struct ServiceRuntime: Sendable {
         let connections = HTTPConnectionTable(maximum: httpConnectionLimit.maximum, logger: logger)
         var channel = httpTimeouts.channelConfiguration(logger: logger)
         let timeoutHandlers = channel.additionalChannelHandlers
-        // Per connection, after the codec: the cap on open connections, then the timeouts' handlers.
-        channel.additionalChannelHandlers = { [HTTPConnectionCapHandler(table: connections)] + timeoutHandlers() }
+        // Per connection, after the codec: JSON for what the parser refuses (first, so that it sees the parser's
+        // errors before anything else), the cap on open connections, then the timeouts' handlers.
+        channel.additionalChannelHandlers = { [logger] in
+            [MalformedRequestHandler(logger: logger), HTTPConnectionCapHandler(table: connections)] + timeoutHandlers()
+        }
         let application = Application(
             router: router,
             server: .http1(configuration: channel),
