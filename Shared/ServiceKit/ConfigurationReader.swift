@@ -107,7 +107,7 @@ public struct ConfigurationReader: Sendable {
         do {
             return try MQTTConfiguration(url: url, caFile: caFile, clientID: clientID)
         } catch {
-            report("LEITSTAND_MQTT_URL", "\(error)")
+            report("LEITSTAND_MQTT_URL", "\(error)\(Self.passwordHint(url))")
             return nil
         }
     }
@@ -118,9 +118,26 @@ public struct ConfigurationReader: Sendable {
         do {
             return try PostgresClient.Configuration(url: url)
         } catch {
-            report("LEITSTAND_DATABASE_URL", "\(error)")
+            report("LEITSTAND_DATABASE_URL", "\(error)\(Self.passwordHint(url))")
             return nil
         }
+    }
+
+    /// For a URL that does not parse, when its user and password hold a character that ends them early (`/`, `?`,
+    /// `#`, `@`, brackets) or a `%` that starts no escape: how to write the password. `openssl rand -base64 36`
+    /// puts a `/` into most passwords, and the URL then failed with "expected mqtt://user:pass@host:port" and no
+    /// hint. Empty otherwise; never the value itself.
+    private static func passwordHint(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else { return "" }
+        let credentials = Array(url[schemeEnd.upperBound..<at].utf8)
+        let endsEarly = credentials.contains { "/?#@[]".utf8.contains($0) }
+        let strayPercent = credentials.indices.contains { index in
+            credentials[index] == UInt8(ascii: "%")
+                && !(index + 2 < credentials.count && credentials[index + 1...index + 2].allSatisfy { Character(Unicode.Scalar($0)).isHexDigit })
+        }
+        guard endsEarly || strayPercent else { return "" }
+        return " (the password holds a character a URL does not allow there: percent-encode it, / as %2F, + as %2B, % as %25;"
+            + " or generate hex secrets, `openssl rand -hex 32`)"
     }
 
     /// A directory that must exist and be writable (checked by writing and removing a probe file).

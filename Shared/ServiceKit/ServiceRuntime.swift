@@ -25,6 +25,7 @@ public struct ServiceRuntime: Sendable {
     public let httpHost: String
     public let httpPort: Int
     public let httpTimeouts: HTTPServerTimeouts
+    public let httpConnectionLimit: HTTPConnectionLimit
     let metricsToken: String?
     let migration: SchemaMigrationService?
 
@@ -48,6 +49,7 @@ public struct ServiceRuntime: Sendable {
         let httpHost = reader.optional("LEITSTAND_HTTP_HOST") ?? "0.0.0.0"
         let httpPort = reader.port("LEITSTAND_HTTP_PORT", default: defaultHTTPPort)
         let httpTimeouts = HTTPServerTimeouts.read(&reader)
+        let httpConnectionLimit = HTTPConnectionLimit.read(&reader)
         let metricsToken = reader.optional("LEITSTAND_METRICS_TOKEN")
         let serviceSettings = settings(&reader)
         do {
@@ -99,6 +101,7 @@ public struct ServiceRuntime: Sendable {
             httpHost: httpHost,
             httpPort: httpPort,
             httpTimeouts: httpTimeouts,
+            httpConnectionLimit: httpConnectionLimit,
             metricsToken: metricsToken,
             migration: database.map { SchemaMigrationService(client: $0, logger: logger) }
         )
@@ -145,9 +148,23 @@ public struct ServiceRuntime: Sendable {
     public func run(router: Router<ServiceRequestContext>, services: [any Service] = []) async -> Never {
         // After every route: it wraps only the not-found responder, and needs the routes to tell 405 from 404.
         router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
+        if httpConnectionLimit.maximum < httpConnectionLimit.configured {
+            logger.warning("LEITSTAND_HTTP_MAX_CONNECTIONS lowered to half the file limit: raise LimitNOFILE (ulimit -n) to hold more", metadata: [
+                "maxConnections": "\(httpConnectionLimit.maximum)", "configured": "\(httpConnectionLimit.configured)",
+                "fileLimit": "\(httpConnectionLimit.fileLimit.map(String.init) ?? "unlimited")",
+            ])
+        }
+        let connections = HTTPConnectionTable(maximum: httpConnectionLimit.maximum, logger: logger)
+        var channel = httpTimeouts.channelConfiguration(logger: logger)
+        let timeoutHandlers = channel.additionalChannelHandlers
+        // Per connection, after the codec: JSON for what the parser refuses (first, so that it sees the parser's
+        // errors before anything else), the cap on open connections, then the timeouts' handlers.
+        channel.additionalChannelHandlers = { [logger] in
+            [MalformedRequestHandler(logger: logger), HTTPConnectionCapHandler(table: connections)] + timeoutHandlers()
+        }
         let application = Application(
             router: router,
-            server: .http1(configuration: httpTimeouts.channelConfiguration(logger: logger)),
+            server: .http1(configuration: channel),
             configuration: .init(address: .hostname(httpHost, port: httpPort), serverName: identity.name),
             logger: logger
         )

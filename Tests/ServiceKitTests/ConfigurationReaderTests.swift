@@ -66,11 +66,58 @@ struct ConfigurationReaderTests {
     }
 
     @Test("generated secrets and the tests' fixed ones pass", arguments: [
-        "test-jwt-secret-0123456789abcdef-xyz", "test-ingest-token-4711", String(repeating: "5a", count: 32), "metrics-token-123",
+        "test-jwt-secret-0123456789abcdef-xyz", "test-ingest-token-4711", "dcd305bf87881a8ebff2374e281848e42b7a23a2ade53ef24d9603aba30d5392", "metrics-token-123",
         "kQ8v1b0yZr3WmXo2J5tL9uHc", "Zx1c2V3b4N5m6A7s8D9f0G1h2J3k4L5z6X7c8V9b0N1m2Q3w4E5r6T7y8U9i0O1p", "p", "pw",
     ])
     func acceptsSecrets(_ secret: String) throws {
         try ConfigurationReader(environment: Self.secrets(secret)).validate()
+    }
+
+    @Test("a repeated unit, password, passwort or secret inside a value, and placeholders spelt with diacritics are refused (fails before: all accepted)", arguments: [
+        String(repeating: "ab", count: 18), "password1234567890password1234567890", "0123456789abcdef0123456789abcdef",
+        "ÇHANGE-ME-at-least-32-characters-long", "ＣＨＡＮＧＥ－ＭＥ-0123456789", String(repeating: "5a", count: 32), "Abab-ABAB-abab-AbAb",
+        "MySecretPassword2024forLeitstand", "supersecretpasswordforleitstandprod", "Passwort-Baustelle-2024!", "secret-0123456789abcdef",
+        "my-sécret-key-4711-4711-4711",
+    ])
+    func refusesRepetitionsAndWords(_ placeholder: String) throws {
+        try refusesPlaceholders(placeholder)
+    }
+
+    @Test("a value holding password or secret passes when the rest is a secret by itself; generated ones pass", arguments: [
+        "test-jwt-secret-0123456789abcdef-xyz", "secret:Q7m2Xk9vL4pR8tZ1wN6yB3hJ", "kZ3/9xQ+tW1b7Lm0vR5cYp8NfS2gHd6A+e4U/jK0", "5a5a5a5a5b",
+        "dcd305bf87881a8ebff2374e281848e42b7a23a2ade53ef24d9603aba30d5392",
+    ])
+    func acceptsSecretsAroundWords(_ secret: String) throws {
+        try ConfigurationReader(environment: Self.secrets(secret)).validate()
+    }
+
+    @Test("a URL whose password breaks it (a / from openssl rand -base64) says how to write it, without the value (fails before: no hint)")
+    func urlPasswordHint() throws {
+        let password = "Zk3/q9+Lm0v"
+        var reader = ConfigurationReader(environment: [
+            "LEITSTAND_MQTT_URL": "mqtt://svc:\(password)@127.0.0.1:1883",
+            "LEITSTAND_DATABASE_URL": "postgres://leitstand:\(password)@127.0.0.1:5432/leitstand",
+        ])
+        _ = reader.mqtt(clientID: "c")
+        _ = reader.database()
+        #expect(reader.problems.map(\.variable) == ["LEITSTAND_MQTT_URL", "LEITSTAND_DATABASE_URL"])
+        for problem in reader.problems {
+            #expect(problem.problem.contains("/ as %2F, + as %2B") && problem.problem.contains("`openssl rand -hex 32`"), "\(problem)")
+            #expect(!problem.problem.contains(password) && !problem.problem.contains("Zk3"), "\(problem)")
+        }
+        // Percent-encoded, the same password works.
+        let encoded = "Zk3%2Fq9%2BLm0v"
+        var fixed = ConfigurationReader(environment: [
+            "LEITSTAND_MQTT_URL": "mqtt://svc:\(encoded)@127.0.0.1:1883",
+            "LEITSTAND_DATABASE_URL": "postgres://leitstand:\(encoded)@127.0.0.1:5432/leitstand",
+        ])
+        #expect(fixed.mqtt(clientID: "c")?.password == password)
+        #expect(fixed.database()?.password == password)
+        #expect(fixed.problems.isEmpty)
+        // A URL wrong for another reason gets no advice about passwords.
+        var other = ConfigurationReader(environment: ["LEITSTAND_MQTT_URL": "http://svc:pw@127.0.0.1:1883"])
+        _ = other.mqtt(clientID: "c")
+        #expect(other.problems.count == 1 && !other.problems[0].problem.contains("%2F"), "\(other.problems)")
     }
 
     @Test("one line per variable; a secret read with secret() is checked whatever its name")

@@ -64,6 +64,52 @@ extension ServiceOperationsTests {
         }
     }
 
+    @Test("every error is JSON: 404 not_found for a path that does not exist, 400 bad_request for what the parser refuses (fails before: empty bodies)")
+    func errorsAreJSON() async throws {
+        try await withGateway { gateway, _, _ in
+            try await waitUntil("healthy") { try await HTTPProbe.get("\(gateway.baseURL)/health").status == 200 }
+            /// The `error` of a JSON error answer, nil when the body is not one.
+            func code(_ answer: (status: Int, headers: [String: String], body: String)) -> String? {
+                guard answer.headers["content-type"] == "application/json" else { return nil }
+                return ((try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any])?["error"] as? String
+            }
+            for target in ["/nowhere", "/api/nowhere", "/health/more", "/api/door/open"] {
+                let answer = try await RawHTTPConnection.exchange(port: gateway.port, "GET", target)
+                #expect(answer.status == 404 && code(answer) == "not_found", "GET \(target): \(answer)")
+            }
+            #expect(try await RawHTTPConnection.exchange(port: gateway.port, "DELETE", "/nowhere").status == 404)
+
+            // A HEAD answer has no body, whatever the status (NIO's encoder leaves it out): its bytes would be read as
+            // the start of the next response.
+            for (target, status) in [("/nowhere", 404), ("/api/auth/login", 405), ("/health", 200)] {
+                let answer = try await RawHTTPConnection.exchange(port: gateway.port, "HEAD", target)
+                #expect(answer.status == status && answer.body.isEmpty, "HEAD \(target): \(answer)")
+            }
+
+            let refused = [
+                "a malformed request line": "GET /health HTTX/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                "a head over the decoder's 80 KiB": "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n",
+                "Content-Length with Transfer-Encoding":
+                    "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                "TRACK, which llhttp does not parse": "TRACK /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            ]
+            for (what, raw) in refused {
+                let answer = try await RawHTTPConnection.exchange(port: gateway.port, raw: raw)
+                #expect(answer.status == 400 && code(answer) == "bad_request", "\(what): \(answer)")
+                #expect(answer.headers["connection"] == "close", "\(what): \(answer)")
+            }
+
+            // Pipelined behind a good request: that one is answered first, then the 400, then the connection closes.
+            let pipelined = try RawHTTPConnection(port: gateway.port)
+            pipelined.send("GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health HTTX/1.1\r\n\r\n")
+            try await waitUntil("the pipelined requests are answered and the connection closed") { pipelined.poll() }
+            let answers = pipelined.responses
+            #expect(answers.map(\.status) == [404, 400], "\(String(decoding: pipelined.received, as: UTF8.self))")
+            #expect(answers.map(code) == ["not_found", "bad_request"])
+            #expect(try await HTTPProbe.get("\(gateway.baseURL)/health").status == 200)
+        }
+    }
+
     @Test("login refuses with 400 exactly what docs/openapi.yaml's lengths refuse (in code points, as JSON Schema counts)")
     func loginLengthsAsSpecified() async throws {
         let username = try Self.loginSchemaLengths("username")
