@@ -169,7 +169,7 @@ public struct ConfigurationReader: Sendable {
     private func placeholderProblems() -> [ConfigurationProblem] {
         var checked = Set(problems.map(\.variable))
         var found: [ConfigurationProblem] = []
-        let advice = "generate one, e.g. `openssl rand -base64 36`"
+        let advice = "generate one, e.g. `openssl rand -hex 32`"
         for variable in Self.secretVariables + secretsRead where checked.insert(variable).inserted {
             if let value = optional(variable), PlaceholderSecret.matches(value) {
                 found.append(ConfigurationProblem(variable: variable, problem: "is a placeholder (see docs/configuration.md), not a secret: \(advice)"))

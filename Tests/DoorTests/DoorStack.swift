@@ -17,7 +17,7 @@ final class DoorStack: @unchecked Sendable {
     private(set) var devices: [String: Device] = [:]
     let schedulerEnvironment: [String: String]
 
-    static let secretKey = String(repeating: "5a", count: 32)
+    static let secretKey = "ed9baf81ce11e949981f2136126e51822807d470dd4591b74423e25625f01a40"
     static let passwords = ["api-gateway": randomSecret(), "door-scheduler": randomSecret(), "leitstand-admin": randomSecret()]
     static let memberPassword = "door-test-password"
 

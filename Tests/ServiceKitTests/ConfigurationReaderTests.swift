@@ -60,8 +60,8 @@ struct ConfigurationReaderTests {
         let error = try #require(throws: ConfigurationError.self) { try reader.validate() }
         #expect(error.problems.map(\.variable) == ConfigurationReader.secretVariables + ConfigurationReader.secretURLVariables)
         // Word for word, so nothing of the value is in them.
-        let advice = "(see docs/configuration.md), not a secret: generate one, e.g. `openssl rand -base64 36`"
-        let urlAdvice = "(see docs/configuration.md): generate one, e.g. `openssl rand -base64 36`"
+        let advice = "(see docs/configuration.md), not a secret: generate one, e.g. `openssl rand -hex 32`"
+        let urlAdvice = "(see docs/configuration.md): generate one, e.g. `openssl rand -hex 32`"
         #expect(error.problems.allSatisfy { $0.problem == "is a placeholder \(advice)" || $0.problem == "its password is a placeholder \(urlAdvice)" }, "\(error)")
     }
 
@@ -128,7 +128,7 @@ struct ConfigurationReaderTests {
         let error = try #require(throws: ConfigurationError.self) { try reader.validate() }
         #expect(error.problems.map(\.description) == [
             "LEITSTAND_JWT_SECRET: must be at least 32 characters long",
-            "LEITSTAND_ARCHIVE_TOKEN: is a placeholder (see docs/configuration.md), not a secret: generate one, e.g. `openssl rand -base64 36`",
+            "LEITSTAND_ARCHIVE_TOKEN: is a placeholder (see docs/configuration.md), not a secret: generate one, e.g. `openssl rand -hex 32`",
         ])
     }
 

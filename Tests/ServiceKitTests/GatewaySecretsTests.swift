@@ -31,7 +31,7 @@ extension ServiceOperationsTests {
     ])
     func refusesWeakJWTSecret(_ secret: String) async throws {
         let environment = [
-            "LEITSTAND_JWT_SECRET": secret, "LEITSTAND_TOKEN": randomSecret(),
+            "LEITSTAND_JWT_SECRET": secret, "LEITSTAND_TOKEN": randomSecret(), "LEITSTAND_RPC_KEY": randomSecret() + randomSecret(),
             "LEITSTAND_MQTT_URL": "mqtt://api-gateway:\(randomSecret())@127.0.0.1:1",
             "LEITSTAND_DATABASE_URL": "postgres://leitstand:\(randomSecret())@127.0.0.1:1/leitstand",
             "LEITSTAND_HTTP_HOST": "127.0.0.1", "LEITSTAND_HTTP_PORT": "\(try freeTCPPort())",
@@ -41,7 +41,7 @@ extension ServiceOperationsTests {
         let output = gateway.process.output
         await gateway.stop()
         #expect(code == 78, "\(output)")
-        #expect(output.split(separator: "\n").filter { $0.hasPrefix("api-gateway: LEITSTAND_") } == ["api-gateway: LEITSTAND_JWT_SECRET: is a placeholder (see docs/configuration.md), not a secret: generate one, e.g. `openssl rand -base64 36`"], "\(output)")
+        #expect(output.split(separator: "\n").filter { $0.hasPrefix("api-gateway: LEITSTAND_") } == ["api-gateway: LEITSTAND_JWT_SECRET: is a placeholder (see docs/configuration.md), not a secret: generate one, e.g. `openssl rand -hex 32`"], "\(output)")
         #expect(!output.contains(secret), "the value in the output:\n\(output)")
     }
 }
