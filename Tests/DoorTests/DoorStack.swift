@@ -270,9 +270,18 @@ final class DoorStack: @unchecked Sendable {
     }
 
     private func printOutputs() {
-        print("gateway output:\n\(gateway.process.output.suffix(5_000))")
-        if let scheduler { print("scheduler output:\n\(scheduler.process.output.suffix(8_000))") }
-        for device in devices.values { if let process = device.process { print("\(device.id) output:\n\(process.process.output.suffix(5_000))") } }
+        print("gateway output:\n\(Self.tail(of: gateway.process, 5_000))")
+        if let scheduler { print("scheduler output:\n\(Self.tail(of: scheduler.process, 8_000))") }
+        for device in devices.values { if let process = device.process { print("\(device.id) output:\n\(Self.tail(of: process.process, 5_000))") } }
+        // Connections, disconnects and their reasons (keep-alive, takeover) as the broker saw them.
+        let brokerLog = (try? String(contentsOf: broker.directory.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? ""
+        print("broker log:\n\(brokerLog.suffix(5_000))")
+    }
+
+    /// The end of a process's output without Hummingbird's debug line per request: a test that polls `/metrics`
+    /// would otherwise fill the tail with them and push out what went wrong.
+    private static func tail(of process: ChildProcess, _ characters: Int) -> Substring {
+        process.output.split(separator: "\n").filter { !$0.contains(#""msg":"Request""#) }.joined(separator: "\n").suffix(characters)
     }
 
     private func stopAll() async {
