@@ -71,31 +71,36 @@ final class ConfirmDelivery: Service, Sendable {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await sendDue()
-            let next = entries.withLock { $0.values.map(\.nextAttempt).min() }
-            let pause = next.map { max(.milliseconds(10), min(ContinuousClock.now.duration(to: $0), .seconds(1))) } ?? .seconds(1)
-            await sleep(pause)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wakeWhenDue() }
+            // One iteration for the whole run: a task awaiting an AsyncStream that is cancelled ends the stream for
+            // good, so racing each wait against a timer (as this did) made every later wait return at once and the
+            // loop spin at full speed on an idle device.
+            for await _ in wakeUps.cancelOnGracefulShutdown() {
+                await sendDue()
+            }
+            group.cancelAll()
         }
     }
 
-    /// Sleeps for `pause`, or until a new confirm (or shutdown) wakes it.
-    private func sleep(_ pause: Duration) async {
-        let wakeUps = self.wakeUps
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) } }
-            group.addTask {
-                var iterator = wakeUps.makeAsyncIterator()
-                _ = await iterator.next()
-            }
-            await group.next()
-            group.cancelAll()
+    /// Wakes the loop in `run()` when the next confirm is due again, and at least once a second.
+    private func wakeWhenDue() async {
+        while !Task.isCancelled {
+            let next = entries.withLock { $0.values.map(\.nextAttempt).min() }
+            let pause = next.map { max(.milliseconds(10), min(ContinuousClock.now.duration(to: $0), .seconds(1))) } ?? .seconds(1)
+            do { try await Task.sleep(for: pause) } catch { return }
+            wake.yield()
         }
     }
 
     private func sendDue() async {
         let now = ContinuousClock.now
-        let due = entries.withLock { $0.values.filter { $0.nextAttempt <= now }.map(\.pending) }
+        let due = entries.withLock { entries in
+            let due = entries.values.filter { $0.nextAttempt <= now }.map(\.pending)
+            // Not due again while its attempt waits for the receipt (a failure sets the real next attempt).
+            for pending in due { entries[pending.confirm.jobId]?.nextAttempt = now + Self.receiptTimeout + .seconds(1) }
+            return due
+        }
         for pending in due { await send(pending) }
     }
 

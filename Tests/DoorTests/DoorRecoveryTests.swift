@@ -20,6 +20,32 @@ struct DoorRecoveryTests {
         throw TestSupportError("no job \(id)")
     }
 
+    @Test("idle after a door opened, the device, the scheduler and the gateway each use under a tenth of a core (fails before: the device's confirm loop spun at 150 % of a core once its first one-second wait had ended)")
+    func idleServicesStayIdle() async throws {
+        try await DoorStack.with { stack in
+            try await stack.addMember("ida", areas: ["idle"])
+            try await stack.addDevice("pi-idle", areas: ["idle"])
+            try await stack.startDevice("pi-idle")
+            let token = try await stack.token("ida")
+            let opened = try await stack.open("idle", token: token)
+            let jobID = try #require(try opened.json()["jobId"] as? String, "\(opened.text)")
+            try await stack.waitForJob(jobID, token: token, status: "executed")
+            // Past the device's first wait for a due confirm (a second), after which the old loop no longer waited.
+            try await Task.sleep(for: .seconds(2))
+
+            let processes = [
+                try #require(stack.devices["pi-idle"]?.process).process, try #require(stack.scheduler).process, stack.gateway.process,
+            ]
+            let before = processes.map(\.cpuTime)
+            let window = Duration.seconds(3)
+            try await Task.sleep(for: window)
+            for (process, start) in zip(processes, before) {
+                let used = try #require(process.cpuTime) - (try #require(start))
+                #expect(used < window / 10, "\(process.name) used \(used) of CPU in \(window) idle")
+            }
+        }
+    }
+
     @Test("a confirm the scheduler took but could not record (its database connection failed, then it was killed): the device sends it again until it has a receipt, and the job ends executed (fails before: the confirm was lost and the job expired)")
     func confirmSurvivesTheScheduler() async throws {
         try await DoorStack.with { stack in

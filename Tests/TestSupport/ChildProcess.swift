@@ -67,6 +67,16 @@ public final class ChildProcess: Sendable {
 
     public var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
 
+    /// The CPU time the process has used so far (user and system, from `/proc/<pid>/stat`); nil once it is gone.
+    public var cpuTime: Duration? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let commandEnd = stat.lastIndex(of: ")") else { return nil }
+        // After the command's closing parenthesis: state (field 3) first, so utime and stime (14, 15) are 11 and 12.
+        let fields = stat[stat.index(after: commandEnd)...].split(separator: " ")
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
+        return .milliseconds((user + system) * 1_000 / sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     public func signal(_ signal: Int32) {
         if isRunning { kill(pid, signal) }
     }
