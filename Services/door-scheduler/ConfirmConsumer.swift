@@ -82,19 +82,19 @@ struct ConfirmConsumer: Service {
                    code: confirm.code, message: text, via: "mqtt", proof: proof
                ) {
                 recorded(confirm, status: confirm.result.jobStatus)
-                return acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, status: confirm.result.jobStatus), keyring: known)
+                return acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, status: confirm.result.jobStatus), signedWith: known.secret(of: proof))
             }
             // Anything else (first confirm of a device, a rotation, a repeat, too late) with the secrets as they are now.
             let keyring = try await devices.keyring(of: confirm.deviceId)
             keyrings[confirm.deviceId] = keyring
-            guard let keyring, keyring.proof(of: confirm) != nil else {
+            guard let keyring, let proof = keyring.proof(of: confirm) else {
                 // Not answered: whoever could not sign this is owed nothing, and must not make us answer anyone.
                 refuse("bad_signature", message: message, confirm: confirm)
                 return
             }
             guard DoorNames.isValidNonce(confirm.nonce) else {
                 refuse(DoorError.nonceMismatch.rawValue, message: message, confirm: confirm)
-                return acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, error: DoorError.nonceMismatch.rawValue), keyring: keyring)
+                return acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, error: DoorError.nonceMismatch.rawValue), signedWith: keyring.secret(of: proof))
             }
             let outcome = try await ledger.confirm(
                 jobID: confirm.jobId, deviceID: confirm.deviceId, nonce: confirm.nonce, result: confirm.result,
@@ -103,10 +103,10 @@ struct ConfirmConsumer: Service {
             switch outcome {
             case .recorded(let status):
                 recorded(confirm, status: status)
-                acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, status: status), keyring: keyring)
+                acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, status: status), signedWith: keyring.secret(of: proof))
             case .refused(let error):
                 refuse(error.error, message: message, confirm: confirm)
-                acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, error: error.error), keyring: keyring)
+                acknowledge(message, confirm, DoorConfirmReceipt(jobId: confirm.jobId, error: error.error), signedWith: keyring.secret(of: proof))
             }
         } catch {
             // No receipt: the device sends the confirm again, and it is recorded then.
@@ -116,10 +116,8 @@ struct ConfirmConsumer: Service {
 
     /// The receipt that ends the device's re-sending: signed with the secret that signed the confirm, and sent only
     /// to the device's own reply topic (a confirm naming any other gets none; an old device without one, none).
-    private func acknowledge(_ message: MQTTMessage, _ confirm: DoorConfirm, _ receipt: DoorConfirmReceipt, keyring: DeviceKeyring) {
-        guard message.responseTopic == Topic.replies(clientID: confirm.deviceId),
-            let secret = keyring.secrets.all.first(where: { confirm.hasValidSignature(secrets: [$0]) })
-        else { return }
+    private func acknowledge(_ message: MQTTMessage, _ confirm: DoorConfirm, _ receipt: DoorConfirmReceipt, signedWith secret: String) {
+        guard message.responseTopic == Topic.replies(clientID: confirm.deviceId) else { return }
         do {
             try client.reply(to: message, payload: try ContractCoding.encode(receipt.signed(with: secret)))
         } catch {

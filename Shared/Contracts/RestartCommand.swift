@@ -22,17 +22,20 @@ public struct RestartCommand: Codable, Sendable, Equatable {
         if !(0...Self.maximumDelaySeconds).contains(delaySeconds) {
             return "delaySeconds must be between 0 and \(Self.maximumDelaySeconds)"
         }
-        if reason.trimmingCharacters(in: .whitespaces).isEmpty { return "reason must not be empty" }
-        if requestedBy.trimmingCharacters(in: .whitespaces).isEmpty { return "requestedBy must not be empty" }
-        if reason.count > Self.maximumTextLength { return "reason must be at most \(Self.maximumTextLength) characters" }
-        if requestedBy.count > Self.maximumTextLength { return "requestedBy must be at most \(Self.maximumTextLength) characters" }
-        // A control character (a NUL above all, which the audit log cannot store) would hide or break the entry.
-        if Self.hasControlCharacters(reason) { return "reason must not contain control characters" }
-        if Self.hasControlCharacters(requestedBy) { return "requestedBy must not contain control characters" }
-        return nil
+        return Self.problem(of: "reason", reason) ?? Self.problem(of: "requestedBy", requestedBy)
     }
 
-    static func hasControlCharacters(_ text: String) -> Bool {
-        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+    /// Whether `requestedBy` may go into a log and the audit log as it is (the rest of the command may still be bad).
+    public var hasUsableRequester: Bool { Self.problem(of: "requestedBy", requestedBy) == nil }
+
+    /// What is wrong with the text field `name`: empty, too long, or a control character (a NUL above all, which the
+    /// audit log cannot store, would hide or break the entry).
+    static func problem(of name: String, _ text: String) -> String? {
+        if text.trimmingCharacters(in: .whitespaces).isEmpty { return "\(name) must not be empty" }
+        if text.count > maximumTextLength { return "\(name) must be at most \(maximumTextLength) characters" }
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            return "\(name) must not contain control characters"
+        }
+        return nil
     }
 }

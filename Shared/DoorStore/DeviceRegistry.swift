@@ -35,6 +35,11 @@ public struct DeviceKeyring: Sendable {
         if byPrevious, let sealedPrevious { return SecretProof(sealed: sealedPrevious, isPrevious: true) }
         return nil
     }
+
+    /// The secret `proof` (from ``proof(of:)``) found: the one to sign the answer to that message with.
+    public func secret(of proof: SecretProof) -> String {
+        proof.isPrevious ? secrets.previous ?? secrets.current : secrets.current
+    }
 }
 
 /// The secret a signature verified under, as stored: the statement that records the message requires it to be the

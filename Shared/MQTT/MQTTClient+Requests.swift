@@ -28,7 +28,7 @@ extension MQTTClient {
             messageExpiry: messageExpiry ?? timeout,
             responseTopic: responseTopic,
             correlationData: correlation,
-            deadline: Date().addingTimeInterval((timeout - Self.deadlineMargin(for: timeout)).timeInterval)
+            deadline: Self.requestDeadline(timeout: timeout)
         )
         let deadline = ContinuousClock.now.advanced(by: timeout)
         return try await withTaskCancellationHandler {
@@ -60,6 +60,11 @@ extension MQTTClient {
         }
     }
 
+    /// The deadline a request with `timeout` carries, from now: for an asker that also puts it inside its payload.
+    public static func requestDeadline(timeout: Duration) -> Date {
+        Date().addingTimeInterval((timeout - deadlineMargin(for: timeout)).timeInterval)
+    }
+
     /// How much earlier than the asker a responder must stop: a tenth of the timeout, at least 20 ms (a round trip
     /// under load) and at most 500 ms (clocks synchronised by NTP agree far better than that).
     public static func deadlineMargin(for timeout: Duration) -> Duration {
@@ -78,9 +83,8 @@ extension MQTTClient {
     /// ``MQTTError/responseTopicRefused(topic:)``.
     public func reply(to request: MQTTMessage, payload: Data) throws {
         guard let responseTopic = request.responseTopic else { return }
-        guard isReplyTopic(responseTopic) else { throw MQTTError.responseTopicRefused(topic: responseTopic) }
         let messageID = try enqueuePublish(
-            responseTopic,
+            try checkedReplyTopic(responseTopic),
             payload: payload,
             qos: .atLeastOnce,
             retain: false,
@@ -97,8 +101,16 @@ extension MQTTClient {
     /// response topic.
     public func replyAcknowledged(to request: MQTTMessage, payload: Data) async throws {
         guard let responseTopic = request.responseTopic else { throw MQTTError.noResponseTopic }
-        guard isReplyTopic(responseTopic) else { throw MQTTError.responseTopicRefused(topic: responseTopic) }
-        try await publish(responseTopic, payload: payload, qos: .atLeastOnce, properties: MQTTPublishProperties(correlationData: request.correlationData))
+        try await publish(
+            try checkedReplyTopic(responseTopic), payload: payload, qos: .atLeastOnce,
+            properties: MQTTPublishProperties(correlationData: request.correlationData)
+        )
+    }
+
+    /// `topic` if ``MQTTConfiguration/replyTopicFilter`` allows replies to it.
+    private func checkedReplyTopic(_ topic: String) throws(MQTTError) -> String {
+        guard isReplyTopic(topic) else { throw MQTTError.responseTopicRefused(topic: topic) }
+        return topic
     }
 
     /// Whether ``MQTTConfiguration/replyTopicFilter`` allows replies to `topic`.

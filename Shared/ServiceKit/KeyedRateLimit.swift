@@ -26,7 +26,7 @@ public final class KeyedRateLimit: Sendable {
     public func allows(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
         buckets.withLock { buckets in
             var bucket = buckets[key] ?? Bucket(tokens: burst, updated: now)
-            bucket.tokens = min(burst, bucket.tokens + Self.seconds(now - bucket.updated) * perSecond)
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) / .seconds(1) * perSecond)
             bucket.updated = now
             let allowed = bucket.tokens >= 1
             if allowed { bucket.tokens -= 1 }
@@ -34,9 +34,5 @@ public final class KeyedRateLimit: Sendable {
             buckets[key] = bucket
             return allowed
         }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

@@ -63,7 +63,7 @@ public struct RestartCommandService: Service {
         }
         if let problem = command.validationError {
             // Who asked, as far as it can be told: a name that is itself the problem is not repeated.
-            let actor = RestartCommand(reason: "-", requestedBy: command.requestedBy).validationError == nil ? command.requestedBy : "unknown"
+            let actor = command.hasUsableRequester ? command.requestedBy : "unknown"
             logger.warning("ignored an invalid restart command", metadata: ["error": "\(problem)", "requestedBy": "\(actor)"])
             await record(type: "service.restart_rejected", actor: actor, detail: Rejection(error: problem))
             return nil

@@ -46,6 +46,18 @@ struct ContractsTests {
         #expect(try ContractCoding.decode(DoorConfirm.self, from: ContractCoding.encode(confirm)) == confirm)
     }
 
+    @Test("a restart command names each bad field; a requester that is itself the problem is not usable for the log")
+    func restartCommandProblems() {
+        #expect(RestartCommand(delaySeconds: 301, reason: "r", requestedBy: "ops").validationError == "delaySeconds must be between 0 and 300")
+        #expect(RestartCommand(reason: " ", requestedBy: "ops").validationError == "reason must not be empty")
+        #expect(RestartCommand(reason: "r", requestedBy: "o\u{0}ps").validationError == "requestedBy must not contain control characters")
+        #expect(RestartCommand(reason: String(repeating: "r", count: 201), requestedBy: "ops").validationError == "reason must be at most 200 characters")
+        #expect(RestartCommand(reason: "a\u{85}b", requestedBy: "ops").validationError == "reason must not contain control characters")
+        #expect(RestartCommand(reason: "\u{7}", requestedBy: "ops").hasUsableRequester)
+        #expect(!RestartCommand(reason: "r", requestedBy: "o\u{1b}[2J").hasUsableRequester)
+        #expect(RestartCommand(reason: "r", requestedBy: "ops").validationError == nil)
+    }
+
     @Test("restart commands and statuses decode from what other tools would send")
     func decodesForeignJSON() throws {
         let command = try ContractCoding.decode(RestartCommand.self, from: Data(#"{"delaySeconds":10,"reason":"r","requestedBy":"ops"}"#.utf8))

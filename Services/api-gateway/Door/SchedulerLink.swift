@@ -21,7 +21,7 @@ struct SchedulerLink: Sendable {
         let reply: MQTTMessage
         do {
             // The deadline the request carries inside the seal: the same one the MQTT client puts on the message.
-            let deadline = Date().addingTimeInterval(Double((timeout - MQTTClient.deadlineMargin(for: timeout)) / .milliseconds(1)) / 1_000)
+            let deadline = MQTTClient.requestDeadline(timeout: timeout)
             let payload = try seal.seal(try ContractCoding.encode(request), topic: method.topic, deadline: deadline)
             reply = try await mqtt.request(method.topic, payload: payload, timeout: timeout)
         } catch {
