@@ -75,11 +75,12 @@ let package = Package(
         shared("MQTT", dependencies: ["CMosquitto", log, metrics, nioCore]),
         shared("GPIO", dependencies: ["CGPIOD"]),
         shared("DoorCrypto", dependencies: ["Contracts", crypto]),
-        shared("DoorStore", dependencies: ["Database", "DoorCrypto", "Contracts", "ServiceKit", "MQTT", postgres, log, bcrypt, nioPosix]),
+        shared("DoorStore", dependencies: ["Database", "DoorCrypto", "Contracts", "Primitives", "MQTT", postgres, log, bcrypt, nioPosix]),
         shared("Contracts", dependencies: []),
+        shared("Primitives", dependencies: []),
         shared("Database", dependencies: [postgres, log, .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         shared("ServiceKit", dependencies: [
-            "MQTT", "Database", "Contracts", log, metrics, lifecycle, hummingbird, httpTypes, nioCore, postgres,
+            "MQTT", "Database", "Contracts", "Primitives", log, metrics, lifecycle, hummingbird, httpTypes, nioCore, postgres,
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -88,7 +89,7 @@ let package = Package(
         ]),
 
         service("api-gateway", dependencies: [
-            "ServiceKit", "MQTT", "Database", "Contracts", "DoorCrypto", "DoorStore", hummingbird, httpTypes, nioCore, log, metrics, jwt, bcrypt, postgres,
+            "ServiceKit", "MQTT", "Database", "Contracts", "DoorCrypto", "DoorStore", "Primitives", hummingbird, httpTypes, nioCore, log, metrics, jwt, bcrypt, postgres,
         ]),
         service("door-scheduler", dependencies: ["ServiceKit", "MQTT", "Database", "Contracts", "DoorCrypto", "DoorStore", lifecycle, log, metrics, postgres]),
         service("pi-door-client", dependencies: ["ServiceKit", "MQTT", "Contracts", "DoorCrypto", "GPIO", argumentParser, lifecycle, log, metrics]),
@@ -134,7 +135,7 @@ let package = Package(
         .testTarget(name: "DeployTests", dependencies: ["ServiceKit", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",
-            dependencies: ["ServiceKit", "Contracts", "MQTT", "Database", "TestSupport", postgres, log],
+            dependencies: ["ServiceKit", "Contracts", "MQTT", "Database", "Primitives", "TestSupport", postgres, log],
             swiftSettings: swiftSettings
         ),
     ]

@@ -3,7 +3,7 @@ import DoorCrypto
 import Foundation
 import Logging
 import PostgresNIO
-import ServiceKit
+import Primitives
 
 /// The secrets a device signs with: the current one and, during a rotation's grace period, the previous one.
 public struct DeviceSecrets: Sendable, Equatable {

@@ -4,7 +4,7 @@ import DoorCrypto
 import Foundation
 import Logging
 import PostgresNIO
-import ServiceKit
+import Primitives
 
 /// The `door_jobs` table: every state change of a job, each in one transaction together with its audit entry.
 /// Locks and limits are decided inside Postgres (advisory locks per member and area, a unique index on the active

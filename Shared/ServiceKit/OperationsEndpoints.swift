@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import MQTT
 import NIOCore
+import Primitives
 import Prometheus
 
 /// `GET /health` and `GET /metrics`, the same on every service.

@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import MQTT
 import PostgresNIO
+import Primitives
 import ServiceKit
 import Testing
 

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import MQTT
 import NIOCore
+import Primitives
 import ServiceKit
 import Synchronization
 
